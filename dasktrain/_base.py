@@ -1,0 +1,96 @@
+"""What every dasktrain estimator shares: where it runs, parameter checks, dask inputs."""
+
+from __future__ import annotations
+
+import numbers
+
+from ._execution import check_client, execution_backend, is_dask_collection
+from .utils._validation import Predicate, validate_params
+
+#: Docstring text written once and substituted with ``%(name)s`` in the estimators.
+SHARED_DOCS = {
+    "use_dask": """use_dask : bool, default=False
+        False runs the work in this process (with `n_jobs` local processes);
+        True runs the same work on a Dask cluster and gives the same result.""",
+    "client": """client : distributed.Client or None, default=None
+        The Dask client to use when ``use_dask=True``. None means the current
+        client if there is one, else a temporary LocalCluster on 127.0.0.1 that
+        ``fit`` starts and closes.""",
+    "n_jobs": """n_jobs : int or None, default=None
+        Local parallelism when ``use_dask=False`` (None means 1, -1 all cores),
+        and the number of workers of a temporary LocalCluster otherwise.""",
+    "random_state": """random_state : int, RandomState instance or None, default=None
+        Seeds every random choice of the fit through a
+        :class:`numpy.random.SeedSequence`; an int gives the same result on
+        every backend.""",
+}
+
+
+def fill_doc(obj):
+    """Substitute :data:`SHARED_DOCS` into ``obj.__doc__`` (``%(use_dask)s`` ...)."""
+    if obj.__doc__:
+        obj.__doc__ = obj.__doc__ % SHARED_DOCS
+    return obj
+
+
+def _is_n_jobs(value) -> bool:
+    return value is None or (
+        isinstance(value, numbers.Integral) and not isinstance(value, bool) and value != 0
+    )
+
+
+class ParallelEstimatorMixin:
+    """Mixin for estimators that take ``use_dask``, ``client`` and ``n_jobs``.
+
+    Subclasses declare ``_parameter_constraints`` for their own parameters and
+    call :meth:`_validate_params` first thing in ``fit``, then run their work
+    inside ``with self._execution_backend() as backend:``.
+    """
+
+    _parameter_constraints: dict = {}
+    _shared_constraints: dict = {
+        "use_dask": ["boolean"],
+        "client": ["client"],
+        "n_jobs": [Predicate(_is_n_jobs, "an int other than 0, or None")],
+    }
+
+    def _validate_params(self) -> None:
+        name = type(self).__name__
+        constraints = {**self._shared_constraints, **self._parameter_constraints}
+        validate_params(name, self.get_params(deep=False), constraints)
+        client = getattr(self, "client", None)
+        check_client(client, name)
+        if client is not None and not getattr(self, "use_dask", False):
+            raise ValueError(
+                f"The 'client' parameter of {name} is only used with use_dask=True. "
+                "Got a client with use_dask=False; pass use_dask=True to run on that cluster."
+            )
+
+    def _execution_backend(self):
+        return execution_backend(
+            use_dask=getattr(self, "use_dask", False),
+            client=getattr(self, "client", None),
+            n_jobs=getattr(self, "n_jobs", None),
+        )
+
+    def _blockwise(self, method: str, X):
+        """Apply the fitted ``method`` to each block of a dask collection `X`.
+
+        Returns a dask collection; nothing is computed or gathered here.
+        """
+        from dask_ml.wrappers import ParallelPostFit
+
+        return getattr(ParallelPostFit(estimator=self), method)(X)
+
+
+def blockwise_if_dask(method):
+    """Decorate a predict-like method so a dask input is handled block by block."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, X, *args, **kwargs):
+        if is_dask_collection(X):
+            return self._blockwise(method.__name__, X)
+        return method(self, X, *args, **kwargs)
+
+    return wrapper

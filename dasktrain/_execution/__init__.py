@@ -1,0 +1,80 @@
+"""The execution layer: the one place that decides whether work runs here or on Dask.
+
+Estimators obtain a backend with :func:`execution_backend` for the length of a
+fit and describe their work as plain functions submitted to it. Nothing else in
+dasktrain imports :mod:`distributed`; this package imports it only when a Dask
+backend is asked for.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ._base import AsCompleted, Backend
+from ._local import LocalBackend
+
+__all__ = ["AsCompleted", "Backend", "LocalBackend", "check_client", "execution_backend",
+           "is_dask_collection"]
+
+
+def execution_backend(use_dask: bool = False, client=None, n_jobs: int | None = None) -> Backend:
+    """The backend for one fit; use it as a context manager.
+
+    Parameters
+    ----------
+    use_dask : bool, default=False
+        False runs the work in this process (or in `n_jobs` local processes);
+        True runs it on a Dask cluster.
+    client : distributed.Client or None, default=None
+        With ``use_dask=True``: the client to use; None means the current
+        client, else a temporary LocalCluster on 127.0.0.1 closed on exit.
+    n_jobs : int or None, default=None
+        Local parallelism, or the number of workers of a temporary LocalCluster.
+
+    Returns
+    -------
+    backend : Backend
+
+    Examples
+    --------
+    >>> from dasktrain._execution import execution_backend
+    >>> with execution_backend(use_dask=False) as backend:
+    ...     backend.gather(backend.map(pow, [1, 2, 3], [2, 2, 2]))
+    [1, 4, 9]
+    """
+    if not use_dask:
+        if client is not None:
+            raise ValueError(
+                "The 'client' parameter is only used with use_dask=True. Got a client with "
+                "use_dask=False; pass use_dask=True to run on that cluster."
+            )
+        return LocalBackend(n_jobs=n_jobs)
+    from ._dask import DaskBackend
+
+    return DaskBackend(client=client, n_workers=n_jobs)
+
+
+def check_client(client, owner: str = "estimator") -> None:
+    """Raise TypeError/ValueError naming 'client' unless it is None or a running Client.
+
+    Runs before any work is sent; imports nothing when `client` is None.
+    """
+    if client is None:
+        return
+    if "distributed" not in sys.modules:
+        raise TypeError(
+            f"The 'client' parameter of {owner} must be a distributed.Client or None. "
+            f"Got {client!r} instead."
+        )
+    from ._dask import check_client as check_dask_client
+
+    check_dask_client(client, owner)
+
+
+def is_dask_collection(obj) -> bool:
+    """True for a dask array, dataframe or series (without importing dask otherwise)."""
+    if "dask" not in sys.modules:
+        return False
+    from dask.base import is_dask_collection as _is_collection
+
+    return _is_collection(obj)

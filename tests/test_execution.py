@@ -1,0 +1,189 @@
+"""The execution layer on every backend: local, local processes, in-process and process clusters."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from dasktrain._execution import AsCompleted, execution_backend
+
+
+def unique_token(_=None):
+    return uuid.uuid4().hex
+
+
+def add(a, b):
+    return a + b
+
+
+def slow_identity(x, delay=0.2):
+    time.sleep(delay)
+    return x
+
+
+def fail(message):
+    raise ZeroDivisionError(message)
+
+
+def where_am_i(_a=None, _b=None):
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except ValueError:
+        return "client"
+
+
+@pytest.fixture
+def execution(backend):
+    with execution_backend(**backend) as executing:
+        yield executing
+
+
+def test_map_gathers_in_order(execution):
+    assert execution.gather(execution.map(pow, range(6), [2] * 6)) == [0, 1, 4, 9, 16, 25]
+
+
+def test_future_arguments_are_resolved(execution):
+    first = execution.submit(add, 1, 2)
+    nested = execution.submit(sum, [first, first, 4])
+    assert execution.submit(add, first, nested).result() == 13
+
+
+def test_keyed_tasks_run_once(execution):
+    a = execution.submit(unique_token, key="token-a")
+    again = execution.submit(unique_token, key="token-a")
+    other = execution.submit(unique_token, key="token-b")
+    assert again is a
+    assert a.result() == again.result() != other.result()
+
+
+def test_scatter_sends_equal_data_once(execution):
+    X = np.arange(1000.0)
+    first = execution.scatter(X)
+    assert execution.submit(np.sum, first).result() == X.sum()
+    if execution.name == "dask":
+        assert execution.scatter(X.copy()) is first
+        assert execution.scatter(X + 1) is not first
+
+
+def test_as_completed_accepts_more_while_iterating(execution):
+    seen = []
+    ac = execution.as_completed([execution.submit(add, 1, 1)])
+    for future in ac:
+        seen.append(future.result())
+        if len(seen) < 3:
+            ac.add(execution.submit(add, seen[-1], 1))
+    assert seen == [2, 3, 4]
+
+
+def test_as_completed_times_out():
+    from concurrent.futures import Future
+
+    ac = AsCompleted([Future()])
+    with pytest.raises(TimeoutError, match="within 0.05 seconds"):
+        ac.next(timeout=0.05)
+
+
+def test_task_errors_reach_the_caller(execution):
+    future = execution.submit(fail, "broken candidate")
+    with pytest.raises(ZeroDivisionError, match="broken candidate"):
+        future.result()
+
+
+def test_tree_reduce_sums_on_the_workers(execution):
+    parts = execution.map(np.full, [3] * 9, range(9))
+    total = execution.tree_reduce(parts, add)
+    np.testing.assert_array_equal(total.result(), np.full(3, 36))
+    place = execution.tree_reduce(execution.map(where_am_i, range(4)), where_am_i).result()
+    assert (place == "client") == (execution.name == "local")
+
+
+def test_cancel_stops_pending_tasks(execution):
+    serial = execution.name == "local" and execution.n_workers == 1
+    delay = 0.0 if serial else 0.5
+    futures = [execution.submit(slow_identity, i, delay) for i in range(8)]
+    execution.cancel(futures[2:])
+    if serial:  # each task ran when it was submitted: cancelling leaves results intact
+        assert execution.gather(futures) == list(range(8))
+    else:
+        assert all(future.cancelled() for future in futures[2:])
+        assert execution.gather(futures[:2]) == [0, 1]
+
+
+def test_blocks_of_a_dask_array(execution):
+    da = pytest.importorskip("dask.array")
+    X = da.arange(20, chunks=6)
+    blocks = execution.blocks(X)
+    assert [len(block.result()) for block in blocks] == [6, 6, 6, 2]
+    sums = execution.gather(execution.map(np.sum, blocks))
+    assert sum(sums) == 190
+
+
+def test_temporary_cluster_is_on_loopback_and_closed():
+    with execution_backend(use_dask=True, n_jobs=1) as executing:
+        assert executing.owns_cluster
+        client = executing.client
+        info = client.scheduler_info()
+        addresses = [info["address"], *info["workers"]]
+        assert all(address.startswith("tcp://127.0.0.1:") for address in addresses)
+        link = executing.dashboard_link
+        assert link is None or link.startswith("http://127.0.0.1:")
+        assert executing.submit(add, 2, 2).result() == 4
+    assert client.status == "closed"
+
+
+def test_current_client_is_used(client):  # distributed.utils_test's multi-process cluster
+    with execution_backend(use_dask=True) as executing:
+        assert executing.client is client
+        assert not executing.owns_cluster
+        assert executing.gather(executing.map(add, [1, 2], [3, 4])) == [4, 6]
+    assert client.status == "running"
+
+
+def test_scattered_data_released_on_close(process_client):
+    with execution_backend(use_dask=True, client=process_client) as executing:
+        future = executing.scatter(np.arange(10_000.0))
+        key = future.key
+        del future
+        assert key in process_client.who_has()
+    deadline = time.monotonic() + 10
+    while key in process_client.who_has() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert key not in process_client.who_has()
+
+
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        ({"use_dask": False, "client": object()}, ValueError, "only used with use_dask=True"),
+    ],
+)
+def test_bad_backend_arguments(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        execution_backend(**kwargs)
+
+
+def test_closed_client_is_rejected():
+    from distributed import Client, LocalCluster
+
+    from dasktrain._execution import check_client
+
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        dask_client = Client(cluster, set_as_default=False)
+        dask_client.close()
+    with pytest.raises(ValueError, match="'client' parameter .* running distributed.Client"):
+        check_client(dask_client)
+    with pytest.raises(TypeError, match="'client' parameter .* distributed.Client or None"):
+        check_client("tcp://127.0.0.1:8786")
+
+
+def test_import_does_not_load_distributed():
+    code = "import sys, dasktrain; print('distributed' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
