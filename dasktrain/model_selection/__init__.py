@@ -1,0 +1,7 @@
+"""Hyper-parameter search whose fits run in parallel: GeneticSearchCV."""
+
+from .._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "GeneticSearchCV": "._search",
+})
