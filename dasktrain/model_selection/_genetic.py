@@ -1,0 +1,331 @@
+"""Genetic operators of GeneticSearchCV: sampling, mutation, crossover, selection.
+
+They run on the client and see candidates (dicts of parameter values) and
+their scores (floats, higher is better, NaN for a failed candidate) only:
+never estimators being fitted, futures or data. Every random choice comes from
+the :class:`numpy.random.Generator` passed in, so a fit that owns one
+generator seeded from its `random_state` is reproducible on every backend.
+
+Note on DEAP: the classic implementations of these operators are DEAP's
+(``tools.cxUniform``, ``tools.selTournament``, ``algorithms.varOr``,
+``selMuPlusLambda``), but they draw from Python's global :mod:`random` module
+and work on ``creator``-made individual classes. Reseeding a global generator
+would make two concurrent fits interfere, and creating classes in
+``deap.creator`` inside ``fit`` clashes between fits, so this module follows
+the same algorithms with an explicit generator and plain dicts, and does not
+use DEAP at all.
+
+Examples
+--------
+>>> import numpy as np
+>>> from dasktrain.space import Categorical, Continuous
+>>> space = {"C": Continuous(0.1, 10.0, log=True), "kernel": Categorical(["rbf", "poly"])}
+>>> rng = np.random.default_rng(0)
+>>> parents = [random_candidate(space, rng) for _ in range(4)]
+>>> children = breed(parents, [0.5, 0.9, 0.7, float("nan")], space, rng, n_children=4,
+...                  crossover_probability=0.5, mutation_probability=0.4, tournsize=2)
+>>> len(children), all(space["C"].contains(child["C"]) for child in children)
+(4, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+
+import numpy as np
+
+from ..space import Dimension, value_key
+
+__all__ = ["breed", "candidate_key", "crossover", "mutate", "random_candidate",
+           "select_survivors", "tournament"]
+
+
+def candidate_key(candidate: dict) -> str:
+    """A stable content hash of a candidate, used to find equal candidates.
+
+    Names are sorted; values are compared by type and content (``1``, ``1.0``
+    and ``True`` differ; numpy scalars equal their Python values; estimators
+    compare by class and parameters).
+
+    Examples
+    --------
+    >>> candidate_key({"a": 1, "b": "x"}) == candidate_key({"b": "x", "a": 1})
+    True
+    >>> candidate_key({"a": 1}) == candidate_key({"a": 1.0})
+    False
+    """
+    text = "\n".join(f"{name}={value_key(candidate[name])}" for name in sorted(candidate))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _check_rng(rng) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator. Got {rng!r} instead.")
+    return rng
+
+
+def _check_probability(name: str, value) -> float:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not 0.0 <= float(value) <= 1.0):
+        raise ValueError(f"The '{name}' parameter must be a float in the range [0, 1]. "
+                         f"Got {value!r} instead.")
+    return float(value)
+
+
+def _check_count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"The '{name}' parameter must be an int in the range "
+                         f"[{minimum}, inf). Got {value!r} instead.")
+    return int(value)
+
+
+def _fitness(score) -> float:
+    """A score as a sortable number: NaN (failed) below every number, -inf included."""
+    score = float(score)
+    return -math.inf if math.isnan(score) else score
+
+
+def _better(a: float, b: float) -> bool:
+    """Whether score `a` beats score `b` (NaN loses to any number, even -inf)."""
+    if math.isnan(b):
+        return not math.isnan(a)
+    if math.isnan(a):
+        return False
+    return a > b
+
+
+def random_candidate(space: dict[str, Dimension], rng: np.random.Generator) -> dict:
+    """A candidate with every parameter sampled from its dimension, in the space's order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dasktrain.space import Integer
+    >>> random_candidate({"n": Integer(1, 3)}, np.random.default_rng(0))
+    {'n': 3}
+    """
+    _check_rng(rng)
+    return {name: dimension.sample(rng) for name, dimension in space.items()}
+
+
+def mutate(candidate: dict, space: dict[str, Dimension], rng: np.random.Generator, *,
+           indpb: float | None = None) -> dict:
+    """A mutated copy of `candidate`.
+
+    Each parameter of `space` mutates with probability `indpb` (default
+    ``1 / len(space)``); when none did, one parameter that can change (its
+    dimension has more than one value) is chosen and mutated, so the result
+    differs from `candidate` whenever any parameter can change. Parameters of
+    `candidate` that are not in `space` are kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dasktrain.space import Categorical
+    >>> mutate({"kernel": "rbf"}, {"kernel": Categorical(["rbf", "poly"])},
+    ...        np.random.default_rng(0))
+    {'kernel': 'poly'}
+    """
+    _check_rng(rng)
+    if indpb is None:
+        indpb = 1.0 / max(len(space), 1)
+    indpb = _check_probability("indpb", indpb)
+    child = dict(candidate)
+    changed = False
+    for name, dimension in space.items():
+        if rng.random() < indpb:
+            child[name] = dimension.mutate(candidate[name], rng)
+            changed = changed or value_key(child[name]) != value_key(candidate[name])
+    mutable = [name for name, dimension in space.items() if not dimension.constant]
+    attempts = 0
+    while not changed and mutable and attempts < 100:
+        name = mutable[int(rng.integers(len(mutable)))]
+        child[name] = space[name].mutate(candidate[name], rng)
+        changed = value_key(child[name]) != value_key(candidate[name])
+        attempts += 1
+    return child
+
+
+def crossover(a: dict, b: dict, rng: np.random.Generator, *,
+              indpb: float = 0.5) -> tuple[dict, dict]:
+    """Uniform crossover: two children that swap each parameter with probability `indpb`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> crossover({"x": 1, "y": 2}, {"x": 3, "y": 4}, np.random.default_rng(1), indpb=1.0)
+    ({'x': 3, 'y': 4}, {'x': 1, 'y': 2})
+    """
+    _check_rng(rng)
+    indpb = _check_probability("indpb", indpb)
+    if set(a) != set(b):
+        raise ValueError("crossover needs two candidates with the same parameters. Got "
+                         f"{sorted(a)} and {sorted(b)}.")
+    first, second = dict(a), dict(b)
+    for name in a:
+        if rng.random() < indpb:
+            first[name], second[name] = b[name], a[name]
+    return first, second
+
+
+def _tournament_winner(entrants, scores) -> int:
+    winner = entrants[0]
+    for index in entrants[1:]:
+        if _better(float(scores[index]), float(scores[winner])):
+            winner = index
+    return int(winner)
+
+
+def tournament(scores, k: int, tournsize: int, rng: np.random.Generator) -> list[int]:
+    """`k` tournament winners: the best of `tournsize` indices drawn at random, each time.
+
+    Entrants are drawn with replacement (as DEAP's ``selTournament``); a NaN
+    score loses to any number; among equal scores the first drawn wins.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tournament([0.1, 0.9, float("nan")], 4, 3, np.random.default_rng(0))
+    [1, 0, 0, 1]
+    """
+    _check_rng(rng)
+    k = _check_count("k", k, 0)
+    tournsize = _check_count("tournsize", tournsize, 1)
+    if k and len(scores) == 0:
+        raise ValueError("tournament needs at least one score to select from.")
+    winners = []
+    for _ in range(k):
+        entrants = rng.integers(len(scores), size=tournsize)
+        winners.append(_tournament_winner(entrants, scores))
+    return winners
+
+
+def breed(parents: list[dict], scores, space: dict[str, Dimension], rng: np.random.Generator,
+          *, n_children: int, crossover_probability: float, mutation_probability: float,
+          tournsize: int) -> list[dict]:
+    """`n_children` offspring of `parents`, as DEAP's ``varOr`` (mu + lambda).
+
+    For each child: with probability `crossover_probability`, the first child
+    of a uniform :func:`crossover` of two tournament-selected parents; else,
+    with probability `mutation_probability`, a mutated copy of one (:func:`mutate`);
+    else a copy of one (reproduction; the caller removes duplicates).
+
+    Raises
+    ------
+    ValueError
+        When ``crossover_probability + mutation_probability > 1``, or a
+        probability or count is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dasktrain.space import Integer
+    >>> breed([{"n": 1}, {"n": 9}], [0.2, 0.8], {"n": Integer(1, 10)},
+    ...       np.random.default_rng(0), n_children=3, crossover_probability=0.0,
+    ...       mutation_probability=0.0, tournsize=2)
+    [{'n': 9}, {'n': 1}, {'n': 9}]
+    """
+    _check_rng(rng)
+    cxpb = _check_probability("crossover_probability", crossover_probability)
+    mutpb = _check_probability("mutation_probability", mutation_probability)
+    if cxpb + mutpb > 1.0 + 1e-12:
+        raise ValueError(
+            "The 'crossover_probability' and 'mutation_probability' parameters must sum to at "
+            f"most 1. Got {crossover_probability!r} + {mutation_probability!r} = "
+            f"{cxpb + mutpb!r} instead."
+        )
+    n_children = _check_count("n_children", n_children, 0)
+    tournsize = _check_count("tournsize", tournsize, 1)
+    if len(parents) != len(scores):
+        raise ValueError(f"breed needs one score per parent. Got {len(parents)} parents and "
+                         f"{len(scores)} scores.")
+    if n_children and not parents:
+        raise ValueError("breed needs at least one parent.")
+    children = []
+    for _ in range(n_children):
+        draw = rng.random()
+        if draw < cxpb:
+            first, second = tournament(scores, 2, tournsize, rng)
+            child, _ = crossover(parents[first], parents[second], rng)
+        elif draw < cxpb + mutpb:
+            (index,) = tournament(scores, 1, tournsize, rng)
+            child = mutate(parents[index], space, rng)
+        else:
+            (index,) = tournament(scores, 1, tournsize, rng)
+            child = dict(parents[index])
+        children.append(child)
+    return children
+
+
+def _ranking(scores) -> list[int]:
+    """Indices from best to worst score; NaN last; ties keep the earlier index first."""
+    return sorted(range(len(scores)), key=lambda i: (math.isnan(float(scores[i])),
+                                                     -_fitness(scores[i]), i))
+
+
+def select_survivors(candidates: list[dict], scores, mu: int, *, elitism: bool | int = True,
+                     tournsize: int, rng: np.random.Generator) -> list[int]:
+    """Indices of the `mu` candidates (parents and children together) that survive.
+
+    With `elitism`, the best ``elitism`` candidates (``True`` means 1) always
+    survive, distinct ones first; the other places go to tournament winners
+    drawn without replacement, preferring candidates that differ from those
+    already chosen. Without elitism every place is a tournament. When there are
+    at most `mu` candidates, all survive.
+
+    Returns
+    -------
+    indices : list of int
+        Into `candidates`: the elite first (best first), then tournament winners.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> candidates = [{"x": i} for i in range(5)]
+    >>> survivors = select_survivors(candidates, [0.1, 0.5, 0.9, 0.3, 0.2], 3,
+    ...                              tournsize=2, rng=np.random.default_rng(0))
+    >>> survivors[0], len(set(survivors))
+    (2, 3)
+    """
+    _check_rng(rng)
+    mu = _check_count("mu", mu, 0)
+    tournsize = _check_count("tournsize", tournsize, 1)
+    if isinstance(elitism, (bool, np.bool_)):
+        n_elite = 1 if elitism else 0
+    else:
+        n_elite = _check_count("elitism", elitism, 0)
+    if len(candidates) != len(scores):
+        raise ValueError(f"select_survivors needs one score per candidate. Got "
+                         f"{len(candidates)} candidates and {len(scores)} scores.")
+    if len(candidates) <= mu:
+        return _ranking(scores)
+
+    keys = [candidate_key(candidate) for candidate in candidates]
+    chosen: list[int] = []
+    chosen_keys: set[str] = set()
+    ranking = _ranking(scores)
+    # Elite: the best distinct candidates; duplicates only if there are not enough distinct ones.
+    for index in ranking:
+        if len(chosen) >= min(n_elite, mu):
+            break
+        if keys[index] not in chosen_keys:
+            chosen.append(index)
+            chosen_keys.add(keys[index])
+    for index in ranking:
+        if len(chosen) >= min(n_elite, mu):
+            break
+        if index not in chosen:
+            chosen.append(index)
+    remaining = [i for i in range(len(candidates)) if i not in chosen]
+    while len(chosen) < mu:
+        distinct = [i for i in remaining if keys[i] not in chosen_keys]
+        pool = distinct or remaining
+        size = min(tournsize, len(pool))
+        entrants = [pool[int(i)] for i in rng.choice(len(pool), size=size, replace=False)]
+        winner = _tournament_winner(entrants, scores)
+        chosen.append(winner)
+        chosen_keys.add(keys[winner])
+        remaining.remove(winner)
+    return chosen
