@@ -164,6 +164,26 @@ def test_repeat_scores_box_per_estimator(source, metric, expected, tmp_path):
     np.testing.assert_allclose(means, [np.mean(v) for v in expected.values()])
 
 
+def test_repeat_scores_from_a_real_evaluate_report(tmp_path):
+    from sklearn.datasets import load_iris
+    from sklearn.dummy import DummyClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    from dasktrain import evaluate
+
+    X, y = load_iris(return_X_y=True)
+    tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X[::2], y[::2])
+    dummy = DummyClassifier().fit(X[::2], y[::2])
+    report = evaluate({"tree": tree, "dummy": dummy}, X[1::2], y[1::2],
+                      metrics=["accuracy", "balanced_accuracy"])
+    ax = plot_repeat_scores(report, metric="balanced_accuracy")
+    save_png(ax.figure, tmp_path, "report")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["tree", "dummy"]
+    medians = [line.get_ydata()[0] for line in ax.get_lines() if line.get_gid() == "median"]
+    expected = report.scores.query("metric == 'balanced_accuracy'")["value"].tolist()
+    np.testing.assert_allclose(medians, expected)
+
+
 @pytest.mark.parametrize("call, err, match", [
     (lambda: plot_fitness_evolution(object()), NotFittedError, r"'history_'"),
     (lambda: plot_fitness_evolution(HISTORY.drop(columns="std")), ValueError,
