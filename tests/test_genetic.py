@@ -223,7 +223,8 @@ def test_a_small_ga_never_loses_its_best_and_is_reproducible():
             children = breed(population, scores, space, rng, n_children=8,
                              crossover_probability=0.5, mutation_probability=0.4, tournsize=3)
             pool, pool_scores = population + children, scores + [fitness(c) for c in children]
-            keep = select_survivors(pool, pool_scores, 8, tournsize=3, rng=rng)
+            # tournaments of one are random picks: only elitism keeps the best
+            keep = select_survivors(pool, pool_scores, 8, tournsize=1, rng=rng)
             population, scores = [pool[i] for i in keep], [pool_scores[i] for i in keep]
             best.append(max(scores))
         return population, scores, best
