@@ -29,8 +29,10 @@ True
 from __future__ import annotations
 
 import difflib
+import hashlib
 import math
 import numbers
+import types
 from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
@@ -90,9 +92,32 @@ def value_key(value) -> str:
         except Exception:  # an odd object with get_params: fall back to its repr
             return f"{name}:{value!r}"
         return f"{name}(" + value_key(dict(params)) + ")"
+    if isinstance(value, types.FunctionType):
+        return f"function:{value.__module__}.{value.__qualname__}:{_function_digest(value)}"
     if callable(value) and hasattr(value, "__qualname__"):
         return f"callable:{getattr(value, '__module__', '')}.{value.__qualname__}"
     return f"{name}:{value!r}"
+
+
+def _code_text(code: types.CodeType) -> str:
+    consts = [_code_text(const) if isinstance(const, types.CodeType) else repr(const)
+              for const in code.co_consts]
+    return code.co_code.hex() + "|" + ",".join(consts) + "|" + ",".join(code.co_names)
+
+
+def _function_digest(function: types.FunctionType) -> str:
+    """A digest of a function's code, defaults and closure: two lambdas differ by content."""
+    parts = [_code_text(function.__code__), value_key(function.__defaults__)]
+    for cell in function.__closure__ or ():
+        try:
+            contents = cell.cell_contents
+        except ValueError:  # an empty cell
+            contents = None
+        if isinstance(contents, types.FunctionType):  # by name: closures may refer in a loop
+            parts.append(f"function:{contents.__module__}.{contents.__qualname__}")
+        else:
+            parts.append(value_key(contents))
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
 def _argument_error(cls: str, argument: str, expected: str, value, error=ValueError):

@@ -251,6 +251,15 @@ def test_candidate_key_is_a_content_hash():
     assert candidate_key({"a": 1}) != candidate_key({"b": 1})
     assert candidate_key({"a": -0.0}) != candidate_key({"a": 0.0})
     assert len(candidate_key({"a": 1})) == 64
+    # functions by content: equal lambdas match, different bodies or closures do not
+    assert candidate_key({"f": lambda x: x + 1}) == candidate_key({"f": lambda x: x + 1})
+    assert candidate_key({"f": lambda x: x + 1}) != candidate_key({"f": lambda x: x + 2})
+
+    def add(c):
+        return lambda x: x + c
+
+    assert candidate_key({"f": add(1)}) != candidate_key({"f": add(2)})
+    assert candidate_key({"f": add(1)}) == candidate_key({"f": add(1)})
     # stable across processes: a fixed value for a fixed candidate
     assert candidate_key({"C": 1.0, "kernel": "rbf"}) == candidate_key(
         {"kernel": "rbf", "C": 1.0})
