@@ -103,6 +103,9 @@ class _BaseRepeated(ParallelEstimatorMixin, BaseEstimator):
                        for seed in self.seeds_]
             index_of = {id(future): index for index, future in enumerate(futures)}
             if self.verbose:
+                if backend.dashboard_link:
+                    print(f"{type(self).__name__}: Dask dashboard at {backend.dashboard_link}",
+                          file=sys.stderr)
                 bar = _progress_bar(self.n_repeats, f"{type(self).__name__} ({backend.name})")
             try:
                 for future in backend.as_completed(futures):
