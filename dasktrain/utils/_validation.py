@@ -64,8 +64,8 @@ class Interval(Constraint):
 
     def describe(self) -> str:
         kind = "an int" if self.kind is numbers.Integral else "a float"
-        left = "[" if self.closed in ("both", "left") else "("
-        right = "]" if self.closed in ("both", "right") else ")"
+        left = "[" if self.closed in ("both", "left") and self.low is not None else "("
+        right = "]" if self.closed in ("both", "right") and self.high is not None else ")"
         low = "-inf" if self.low is None else self.low
         high = "inf" if self.high is None else self.high
         return f"{kind} in the range {left}{low}, {high}{right}"
