@@ -1,0 +1,737 @@
+"""Turn candidates into fit-and-score tasks: keyed by content, sharing pipeline prefixes, cached.
+
+The genetic search sees parameters and scores only; this module is what turns
+a candidate (a dict of parameter values) into tasks on a
+:class:`~dasktrain._execution.Backend`:
+
+- the data ``(X, y, fit_params)``, the base estimator, the scorers and the list
+  of fold indices are scattered **once per fit**; a task receives their
+  futures and the number of its fold, never a copy of the arrays;
+- one task per (candidate, fold, repeat), keyed ``fit-<candidate key>-<fold>-
+  <repeat>``, so an equal candidate is never evaluated twice: finished results
+  are cached on the client (later generations get cache hits) and equal
+  candidates within a batch are submitted once;
+- for a :class:`~sklearn.pipeline.Pipeline`, a run of leading transformer steps
+  whose parameters are shared by several candidates is fitted once per fold as
+  its own keyed task (``fit_prefix``); the final tasks depend on its future and
+  fit only the remaining steps on the transformed data. Prefix futures are
+  released as soon as no submitted candidate needs them;
+- every task catches its own errors and returns a small record (scores and
+  times, never a fitted estimator); ``eval_timeout`` is enforced inside the task
+  while it runs, by running the fit in a daemon thread and waiting for it.
+
+Functions :func:`fit_and_score` and :func:`fit_prefix` are the tasks;
+:class:`Evaluator` is the client-side bookkeeping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import numbers
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from concurrent.futures import CancelledError
+from dataclasses import dataclass, field
+
+import numpy as np
+import sklearn
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from ..space import value_key
+from ..utils import random_state_params
+
+__all__ = ["STATUS_ERROR", "STATUS_OK", "STATUS_TIMEOUT", "Evaluator", "FittedPrefix",
+           "fit_and_score", "fit_prefix"]
+
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+STATUS_TIMEOUT = "timeout"
+#: A task stopped because the whole search ran out of time (``max_time``); never recorded.
+STATUS_BUDGET = "budget"
+
+_SEED_MASK = 0x7FFFFFFF
+
+
+# --------------------------------------------------------------------------- the tasks
+
+@dataclass(frozen=True)
+class Settings:
+    """What every task of one fit needs besides its candidate and fold (small, picklable)."""
+
+    error_score: object = np.nan
+    eval_timeout: float | None = None
+    return_train_score: bool = False
+    #: With one repeat, only the nested ``random_state`` parameters left at None are seeded.
+    seed_unset_only: bool = True
+    #: Score the remaining pipeline steps on the prefix's transformed test part.
+    score_transformed: bool = True
+
+
+@dataclass
+class FittedPrefix:
+    """The fitted leading steps of a pipeline on one fold, with both parts transformed."""
+
+    steps: list
+    Xt_train: object
+    Xt_test: object
+    fit_time: float
+
+
+@dataclass
+class Failure:
+    """A prefix task that failed or timed out; its dependent tasks report it."""
+
+    status: str
+    error: str
+    fit_time: float = 0.0
+
+
+class _EvaluationTimeout(Exception):
+    pass
+
+
+def _take(data, indices):
+    """Rows `indices` of an array, sparse matrix, DataFrame/Series or list."""
+    if data is None:
+        return None
+    if hasattr(data, "iloc"):
+        return data.iloc[indices]
+    if hasattr(data, "shape"):
+        return data[indices]
+    return [data[i] for i in indices]
+
+
+def _n_samples(X) -> int:
+    shape = getattr(X, "shape", None)
+    return int(shape[0]) if shape is not None else len(X)
+
+
+def _is_sample_aligned(value, n_samples: int) -> bool:
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
+        return False
+    try:
+        return _n_samples(value) == n_samples
+    except TypeError:
+        return False
+
+
+def _fold_fit_params(fit_params: dict, n_samples: int, indices) -> dict:
+    """Fit parameters for one training part: sample-aligned ones are indexed like X."""
+    return {name: _take(value, indices) if _is_sample_aligned(value, n_samples) else value
+            for name, value in fit_params.items()}
+
+
+def _params_for_steps(fit_params: dict, step_names) -> dict:
+    names = set(step_names)
+    return {name: value for name, value in fit_params.items() if name.split("__")[0] in names}
+
+
+def seed_for(seed: int, name: str) -> int:
+    """The seed of the nested ``random_state`` parameter `name` under repeat seed `seed`.
+
+    It depends on the parameter's name only (not on the other steps), so a
+    pipeline prefix gets the same seeds whichever candidate it belongs to.
+    """
+    entropy = [int(seed), zlib.crc32(name.encode("utf-8"))]
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0]) & _SEED_MASK
+
+
+def build_candidate(estimator, params: dict, seed: int | None, seed_unset_only: bool):
+    """A fresh clone of `estimator` with the candidate's `params` and its repeat's seeds."""
+    candidate = clone(estimator)
+    if params:
+        candidate.set_params(**clone(params, safe=False))
+    if seed is not None:
+        current = candidate.get_params(deep=True)
+        names = [name for name, value in current.items()
+                 if (name == "random_state" or name.endswith("__random_state"))
+                 and (value is None or not seed_unset_only)]
+        if names:
+            candidate.set_params(**{name: seed_for(seed, name) for name in names})
+    return candidate
+
+
+def _run_limited(function, time_limit: float | None):
+    """``function()``, in a daemon thread stopped waiting for after `time_limit` seconds."""
+    if time_limit is None:
+        return function()
+    outcome: dict = {}
+    config = sklearn.get_config()
+
+    def target():
+        try:
+            with sklearn.config_context(**config):
+                outcome["value"] = function()
+        except BaseException as exc:  # handed to the waiting task below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="dasktrain-evaluation", daemon=True)
+    thread.start()
+    thread.join(time_limit)
+    if thread.is_alive():
+        raise _EvaluationTimeout(f"timed out after {time_limit:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _time_limit(settings: Settings, budget: float | None) -> tuple[float | None, str]:
+    """The limit of one task and the status reported when it fires."""
+    limits = [limit for limit in (settings.eval_timeout, budget) if limit is not None]
+    if not limits:
+        return None, STATUS_TIMEOUT
+    limit = min(limits)
+    if settings.eval_timeout is not None and settings.eval_timeout <= limit:
+        return limit, STATUS_TIMEOUT
+    return limit, STATUS_BUDGET
+
+
+def with_params(exc: BaseException, params: dict) -> BaseException:
+    """An exception of the same type as `exc` whose message names the candidate."""
+    message = f"{exc} (raised while fitting the candidate {params!r})"
+    try:
+        new = type(exc)(message)
+    except Exception:  # an exception type that does not take one message
+        exc.add_note(f"Raised while fitting the candidate {params!r}")
+        return exc
+    new.__cause__ = exc
+    new.__traceback__ = exc.__traceback__
+    return new
+
+
+def _scores(estimator, X, y, scorers: dict) -> dict:
+    out = {}
+    for name, scorer in scorers.items():
+        value = scorer(estimator, X) if y is None else scorer(estimator, X, y)
+        if isinstance(value, np.generic):
+            value = value.item()
+        if not isinstance(value, numbers.Number):
+            raise ValueError(f"The scorer {name!r} must return a number. Got {value!r} instead.")
+        out[name] = value
+    return out
+
+
+def _failure_record(status: str, error: str, scorers, settings: Settings,
+                    fit_time: float = 0.0) -> dict:
+    scores = {name: settings.error_score for name in scorers}
+    return {"status": status, "error": error, "test": scores,
+            "train": dict(scores) if settings.return_train_score else None,
+            "fit_time": fit_time, "score_time": 0.0}
+
+
+def _fit_and_score(estimator, params, data, fold, seed, scorers, settings, prefix):
+    X, y, fit_params = data
+    train, test = fold
+    model = build_candidate(estimator, params, seed, settings.seed_unset_only)
+    y_train, y_test = _take(y, train), _take(y, test)
+    train_params = _fold_fit_params(fit_params, _n_samples(X), train)
+    if prefix is None:
+        X_train = _take(X, train)
+        start = time.perf_counter()
+        if y is None:
+            model.fit(X_train, **train_params)
+        else:
+            model.fit(X_train, y_train, **train_params)
+        fit_time = time.perf_counter() - start
+        scored, X_score_test, X_score_train = model, _take(X, test), X_train
+    else:
+        n_prefix = len(prefix.steps)
+        rest = Pipeline(model.steps[n_prefix:])
+        rest_params = _params_for_steps(train_params, rest.named_steps)
+        start = time.perf_counter()
+        if y is None:
+            rest.fit(prefix.Xt_train, **rest_params)
+        else:
+            rest.fit(prefix.Xt_train, y_train, **rest_params)
+        fit_time = time.perf_counter() - start + prefix.fit_time
+        model.steps = list(prefix.steps) + list(rest.steps)
+        if settings.score_transformed:
+            scored, X_score_test, X_score_train = rest, prefix.Xt_test, prefix.Xt_train
+        else:
+            scored, X_score_test, X_score_train = model, _take(X, test), _take(X, train)
+    start = time.perf_counter()
+    test_scores = _scores(scored, X_score_test, y_test, scorers)
+    score_time = time.perf_counter() - start
+    train_scores = None
+    if settings.return_train_score:
+        train_scores = _scores(scored, X_score_train, y_train, scorers)
+    return {"status": STATUS_OK, "error": "", "test": test_scores, "train": train_scores,
+            "fit_time": fit_time, "score_time": score_time}
+
+
+def fit_and_score(estimator, params, data, folds, fold, seed, scorers, settings,
+                  budget=None, prefix=None) -> dict:
+    """Fit one candidate on one training part and score it on the test part (a task).
+
+    Parameters
+    ----------
+    estimator : estimator
+        The unfitted base estimator (scattered once per fit); it is cloned here.
+    params : dict
+        The candidate's parameter values.
+    data : tuple
+        ``(X, y, fit_params)``, scattered once per fit.
+    folds : list of (train, test) index arrays
+        Scattered once per fit; this task uses ``folds[fold]``.
+    fold : int
+    seed : int or None
+        The repeat's seed for nested ``random_state`` parameters.
+    scorers : dict
+        Metric name -> scorer.
+    settings : Settings
+    budget : float or None, default=None
+        Seconds left of the whole search when the task was submitted.
+    prefix : FittedPrefix, Failure or None, default=None
+        The fitted leading pipeline steps this task builds on.
+
+    Returns
+    -------
+    record : dict
+        ``status`` ("ok", "error", "timeout"), ``error`` (the reason, "" when
+        ok), ``test`` and ``train`` (metric -> score, `error_score` on failure),
+        ``fit_time`` and ``score_time`` in seconds. Only with
+        ``settings.error_score == "raise"`` does a failure raise: the original
+        exception type, with the candidate's parameters in its message.
+    """
+    if isinstance(prefix, Failure):
+        return _failure_record(prefix.status, prefix.error, scorers, settings, prefix.fit_time)
+    limit, timeout_status = _time_limit(settings, budget)
+    start = time.perf_counter()
+    try:
+        return _run_limited(lambda: _fit_and_score(estimator, params, data, folds[fold], seed,
+                                                   scorers, settings, prefix), limit)
+    except _EvaluationTimeout as exc:
+        if settings.error_score == "raise" and timeout_status == STATUS_TIMEOUT:
+            raise TimeoutError(f"The evaluation of the candidate {params!r} on fold {fold} "
+                               f"{exc} (eval_timeout).") from None
+        return _failure_record(timeout_status, str(exc), scorers, settings,
+                               time.perf_counter() - start)
+    except Exception as exc:
+        if settings.error_score == "raise":
+            raise with_params(exc, params)
+        return _failure_record(STATUS_ERROR, f"{type(exc).__name__}: {exc}", scorers, settings,
+                               time.perf_counter() - start)
+
+
+def _fit_prefix(estimator, params, data, fold, seed, start, stop, settings, parent):
+    X, y, fit_params = data
+    train, test = fold
+    model = build_candidate(estimator, params, seed, settings.seed_unset_only)
+    if parent is None:
+        X_train, X_test, fitted, spent = _take(X, train), _take(X, test), [], 0.0
+    else:
+        X_train, X_test, fitted, spent = (parent.Xt_train, parent.Xt_test, list(parent.steps),
+                                          parent.fit_time)
+    part = Pipeline(model.steps[start:stop])
+    part_params = _params_for_steps(_fold_fit_params(fit_params, _n_samples(X), train),
+                                    part.named_steps)
+    began = time.perf_counter()
+    if y is None:
+        Xt_train = part.fit_transform(X_train, **part_params)
+    else:
+        Xt_train = part.fit_transform(X_train, _take(y, train), **part_params)
+    Xt_test = part.transform(X_test)
+    spent += time.perf_counter() - began
+    return FittedPrefix(steps=fitted + list(part.steps), Xt_train=Xt_train, Xt_test=Xt_test,
+                        fit_time=spent)
+
+
+def fit_prefix(estimator, params, data, folds, fold, seed, start, stop, settings,
+               budget=None, parent=None):
+    """Fit steps ``[start:stop]`` of the candidate pipeline on one training part (a task).
+
+    The steps before `start` come fitted in `parent` (a :class:`FittedPrefix`,
+    or None when ``start == 0``). Returns a :class:`FittedPrefix` with the
+    fitted steps ``[:stop]`` and the training and test parts transformed by
+    them, or a :class:`Failure` that the dependent tasks report (unless
+    ``settings.error_score == "raise"``, which raises).
+    """
+    if isinstance(parent, Failure):
+        return parent
+    limit, timeout_status = _time_limit(settings, budget)
+    began = time.perf_counter()
+    try:
+        return _run_limited(lambda: _fit_prefix(estimator, params, data, folds[fold], seed,
+                                                start, stop, settings, parent), limit)
+    except _EvaluationTimeout as exc:
+        if settings.error_score == "raise" and timeout_status == STATUS_TIMEOUT:
+            raise TimeoutError(f"Fitting the pipeline prefix of the candidate {params!r} on fold "
+                               f"{fold} {exc} (eval_timeout).") from None
+        return Failure(timeout_status, str(exc), time.perf_counter() - began)
+    except Exception as exc:
+        if settings.error_score == "raise":
+            raise with_params(exc, params)
+        return Failure(STATUS_ERROR, f"{type(exc).__name__}: {exc}", time.perf_counter() - began)
+
+
+# --------------------------------------------------------------------------- the client side
+
+def _hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+
+
+def default_candidate_key(candidate: dict) -> str:
+    """A stable content key of a candidate (used when no other key function is given)."""
+    return _hash(value_key(dict(candidate)))
+
+
+@dataclass
+class _Pending:
+    key: str
+    params: dict
+    records: list
+    remaining: int
+    futures: list = field(default_factory=list)
+
+
+def combine_records(params: dict, records: list[dict]) -> dict:
+    """One candidate's result from its split records (in split order)."""
+    failed = [record for record in records if record["status"] != STATUS_OK]
+    metrics = list(records[0]["test"])
+    result = {
+        "params": params,
+        "status": failed[0]["status"] if failed else STATUS_OK,
+        "error": failed[0]["error"] if failed else "",
+        "test": {name: [record["test"][name] for record in records] for name in metrics},
+        "train": None,
+        "fit_time": [record["fit_time"] for record in records],
+        "score_time": [record["score_time"] for record in records],
+    }
+    if records[0]["train"] is not None:
+        result["train"] = {name: [record["train"][name] for record in records]
+                           for name in metrics}
+    return result
+
+
+class Evaluator:
+    """Evaluate candidates by cross-validation on a backend, each distinct one once.
+
+    Parameters
+    ----------
+    backend : Backend
+        Where the tasks run (entered by the caller for the length of the fit).
+    estimator : estimator
+        The unfitted base estimator.
+    X, y : array-like
+        The data, already made indexable. ``y`` may be None.
+    fit_params : dict
+        Passed to ``fit``; sample-aligned values are split with the folds, and
+        for a pipeline ``step__param`` names go to that step.
+    folds : list of (train, test)
+        Index arrays, computed once on the client.
+    scorers : dict
+        Metric name -> scorer.
+    repeat_seeds : list of int or None
+        One seed per repeat; None leaves every ``random_state`` as it is.
+    settings : Settings
+    candidate_key : callable, default=None
+        Candidate -> stable content key; None uses :func:`default_candidate_key`.
+    share_prefixes : bool, default=True
+        Fit shared pipeline prefixes once per fold.
+    keep_idle_prefixes : int, default=0
+        How many prefix futures that no submitted candidate needs are kept (the
+        most recently used), for candidates submitted later.
+
+    Attributes
+    ----------
+    results : dict
+        Candidate key -> result of every candidate evaluated so far (see
+        :func:`combine_records`).
+    out_of_time : bool
+        True once the deadline given to :meth:`submit` or :meth:`wait` passed.
+    n_prefix_tasks : int
+        Number of prefix tasks submitted so far.
+    """
+
+    def __init__(self, backend, estimator, X, y, fit_params, folds, scorers, *, repeat_seeds,
+                 settings: Settings, candidate_key=None, share_prefixes: bool = True,
+                 keep_idle_prefixes: int = 0):
+        self.backend = backend
+        self.settings = settings
+        self.repeat_seeds = list(repeat_seeds)
+        self.n_folds = len(folds)
+        self.n_splits = self.n_folds * len(self.repeat_seeds)
+        self.metrics = list(scorers)
+        self.candidate_key = candidate_key or default_candidate_key
+        self.keep_idle_prefixes = keep_idle_prefixes
+        self._estimator = estimator
+        self._steps = None
+        if share_prefixes and isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+            self._steps = [name for name, _ in estimator.steps]
+        # sent once per fit; every task gets these futures
+        self._estimator_future = backend.scatter(estimator, cache=False)
+        self._data_future = backend.scatter((X, y, dict(fit_params)))
+        self._folds_future = backend.scatter(list(folds))
+        self._scorers_future = backend.scatter(scorers, cache=False)
+        self.results: dict[str, dict] = {}
+        self.out_of_time = False
+        self.n_prefix_tasks = 0
+        self._pending: dict[str, _Pending] = {}
+        self._owners: dict[int, tuple] = {}
+        self._prefixes: dict[str, list] = {}  # key -> [future, number of waiting final tasks]
+        self._idle: OrderedDict[str, None] = OrderedDict()
+        self._completed = backend.as_completed()
+
+    # ------------------------------------------------------------------ submitting
+
+    @property
+    def in_flight(self) -> int:
+        """Number of candidates submitted and not finished."""
+        return len(self._pending)
+
+    def known(self, key: str) -> bool:
+        """Whether the candidate with `key` is evaluated or being evaluated."""
+        return key in self.results or key in self._pending
+
+    def submit(self, candidates, *, context=(), deadline: float | None = None):
+        """Submit every candidate not yet evaluated nor in flight, once.
+
+        Parameters
+        ----------
+        candidates : list of dict
+        context : list of dict, default=()
+            Other candidates (e.g. the population) whose pipeline prefixes are
+            likely to be asked for soon: a prefix shared with one of them is
+            fitted as its own task.
+        deadline : float or None
+            ``time.monotonic()`` value after which nothing more is submitted.
+
+        Returns
+        -------
+        keys : list of str
+            The key of each candidate, in order.
+        cache_hits : int
+            How many candidates were already evaluated, in flight, or equal to
+            an earlier one of `candidates`.
+        """
+        keys = [self.candidate_key(candidate) for candidate in candidates]
+        new: dict[str, dict] = {}
+        for key, candidate in zip(keys, candidates):
+            if not self.known(key) and key not in new:
+                new[key] = dict(candidate)
+        hits = len(keys) - len(new)
+        plans = self._plan_prefixes(list(new.values()), list(context))
+        for (key, params), plan in zip(new.items(), plans):
+            if deadline is not None and time.monotonic() >= deadline:
+                self.out_of_time = True
+                break
+            self._submit_candidate(key, params, plan, deadline)
+        return keys, hits
+
+    def _prefix_contents(self, params: dict) -> list | None:
+        """Content key of each prefix length 1..n_steps-1 of a candidate, or None."""
+        if self._steps is None:
+            return None
+        owner = {name: index for index, name in enumerate(self._steps)}
+        by_step: list[list] = [[] for _ in self._steps]
+        for name, value in params.items():
+            step = owner.get(name.split("__")[0])
+            if step is None:  # a parameter of the pipeline itself: nothing to share
+                return None
+            by_step[step].append((name, value_key(value)))
+        random_steps = self._random_steps(params) if len(self.repeat_seeds) > 1 else None
+        contents, items = [], []
+        for length in range(1, len(self._steps)):
+            items.extend(sorted(by_step[length - 1]))
+            per_repeat = random_steps is not None and any(random_steps[:length])
+            contents.append((_hash(repr((length, items))), per_repeat))
+        return contents
+
+    def _random_steps(self, params: dict) -> list[bool]:
+        model = clone(self._estimator).set_params(**params)
+        return [hasattr(step, "get_params") and bool(random_state_params(step))
+                for _, step in model.steps]
+
+    def _plan_prefixes(self, candidates: list[dict], context: list[dict]) -> list[list]:
+        """For each candidate, the prefix lengths fitted as their own tasks."""
+        if self._steps is None or not candidates:
+            return [[] for _ in candidates]
+        contents = [self._prefix_contents(candidate) for candidate in candidates]
+        counts: dict = {}
+        for content in contents + [self._prefix_contents(other) for other in context]:
+            for item in content or ():
+                counts[item[0]] = counts.get(item[0], 0) + 1
+        live = {key.split("/")[0] for key in self._prefixes}
+        plans = []
+        for content in contents:
+            if content is None:
+                plans.append([])
+                continue
+            shared = [counts[item[0]] + (item[0] in live) for item in content]
+            lengths = []
+            for index, count in enumerate(shared):
+                deeper = shared[index + 1] if index + 1 < len(shared) else 0
+                if count >= 2 and deeper < count:  # the deepest length with these sharers
+                    lengths.append((index + 1, content[index]))
+            plans.append(lengths)
+        return plans
+
+    def _submit_candidate(self, key: str, params: dict, plan: list, deadline) -> None:
+        pending = _Pending(key=key, params=params, records=[None] * self.n_splits,
+                           remaining=self.n_splits)
+        self._pending[key] = pending
+        budget = None if deadline is None else max(0.0, deadline - time.monotonic())
+        for repeat, seed in enumerate(self.repeat_seeds):
+            for fold in range(self.n_folds):
+                chain, parent, start = [], None, 0
+                for length, (content, per_repeat) in plan:
+                    prefix_key = f"{content}/{fold}/{repeat if per_repeat else 'all'}"
+                    entry = self._prefixes.get(prefix_key)
+                    if entry is None:
+                        future = self.backend.submit(
+                            fit_prefix, self._estimator_future, params, self._data_future,
+                            self._folds_future, fold, seed, start, length, self.settings,
+                            budget, parent, key=f"prefix-{prefix_key.replace('/', '-')}")
+                        entry = self._prefixes[prefix_key] = [future, 0]
+                        self.n_prefix_tasks += 1
+                    entry[1] += 1
+                    self._idle.pop(prefix_key, None)
+                    chain.append(prefix_key)
+                    parent, start = entry[0], length
+                split = repeat * self.n_folds + fold
+                future = self.backend.submit(
+                    fit_and_score, self._estimator_future, params, self._data_future,
+                    self._folds_future, fold, seed, self._scorers_future, self.settings,
+                    budget, parent, key=f"fit-{key}-{fold}-{repeat}")
+                pending.futures.append(future)
+                self._owners[id(future)] = (future, key, split, chain)
+                self._completed.add(future)
+
+    # ------------------------------------------------------------------ collecting
+
+    def wait(self, deadline: float | None = None) -> list[str]:
+        """Wait for split results; return the keys of the candidates that finished.
+
+        Raises
+        ------
+        TimeoutError
+            When `deadline` passes first (and sets :attr:`out_of_time`).
+        """
+        if not self._owners:
+            return []
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            future = self._completed.next(timeout=timeout)
+        except TimeoutError:
+            self.out_of_time = True
+            raise
+        done = [future]
+        return self._collect_all(done)
+
+    def drain(self) -> list[str]:
+        """Collect the results already finished, without waiting."""
+        return self._collect_all([])
+
+    def _collect_all(self, done: list) -> list[str]:
+        while self._owners:  # whatever else is done already, without waiting
+            try:
+                done.append(self._completed.next(timeout=0))
+            except (TimeoutError, StopIteration):
+                break
+        finished, released = [], []
+        try:
+            for future in done:
+                finished.extend(self._collect(future, released))
+        finally:
+            if released:
+                self.backend.release(released)
+            self.release_idle(self.keep_idle_prefixes)
+        return finished
+
+    def _collect(self, future, released: list) -> list[str]:
+        owner = self._owners.pop(id(future), None)
+        if owner is None:  # a future of a cancelled batch
+            return []
+        _, key, split, chain = owner
+        try:
+            record = future.result()
+        except (Exception, CancelledError) as exc:
+            if self.settings.error_score == "raise":
+                self.cancel()
+                raise
+            # a lost worker or a cancelled dependency: the split failed
+            record = _failure_record(STATUS_ERROR, f"{type(exc).__name__}: {exc}",
+                                     self.metrics, self.settings)
+        released.append(future)
+        self._unref(chain)
+        pending = self._pending.get(key)
+        if pending is None:
+            return []
+        pending.records[split] = record
+        pending.remaining -= 1
+        if pending.remaining:
+            return []
+        del self._pending[key]
+        if any(r["status"] == STATUS_BUDGET for r in pending.records):
+            self.out_of_time = True
+            return []
+        self.results[key] = combine_records(pending.params, pending.records)
+        return [key]
+
+    def _unref(self, chain: list[str]) -> None:
+        for prefix_key in chain:
+            entry = self._prefixes.get(prefix_key)
+            if entry is None:
+                continue
+            entry[1] -= 1
+            if entry[1] <= 0:
+                self._idle[prefix_key] = None
+
+    def release_idle(self, keep: int = 0) -> None:
+        """Release prefix futures no submitted candidate needs, but the `keep` latest."""
+        doomed = []
+        while len(self._idle) > keep:
+            prefix_key, _ = self._idle.popitem(last=False)
+            entry = self._prefixes.pop(prefix_key, None)
+            if entry is not None:
+                doomed.append(entry[0])
+        if doomed:
+            self.backend.release(doomed)
+
+    @property
+    def live_prefixes(self) -> int:
+        """Number of prefix futures held right now."""
+        return len(self._prefixes)
+
+    def evaluate(self, candidates, *, deadline: float | None = None):
+        """Evaluate a batch: submit, then wait for all of it (or the deadline).
+
+        Returns
+        -------
+        keys : list of str
+            The key of each candidate; those in :attr:`results` were evaluated.
+        cache_hits : int
+        """
+        keys, hits = self.submit(candidates, deadline=deadline)
+        while self._pending and not self.out_of_time:
+            try:
+                self.wait(deadline)
+            except TimeoutError:
+                break
+        if self.out_of_time:
+            self.drain()
+            self.cancel()
+        self.release_idle(0)
+        return keys, hits
+
+    def cancel(self) -> None:
+        """Cancel every task in flight and forget their candidates."""
+        futures = [owner[0] for owner in self._owners.values()]
+        futures += [entry[0] for entry in self._prefixes.values()]
+        if futures:
+            self.backend.cancel(futures)
+            self.backend.release(futures)
+        self._owners.clear()
+        self._pending.clear()
+        self._prefixes.clear()
+        self._idle.clear()
+        self._completed = self.backend.as_completed()
+
+    def close(self) -> None:
+        """Cancel what is in flight and release the scattered data."""
+        self.cancel()
+        self.backend.release([self._estimator_future, self._data_future, self._folds_future,
+                              self._scorers_future])

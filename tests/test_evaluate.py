@@ -1,0 +1,254 @@
+"""The evaluator: keyed fit/score tasks, shared pipeline prefixes, caching, failures, time limits."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.datasets import load_iris
+from sklearn.decomposition import PCA
+from sklearn.linear_model import RidgeClassifier
+from sklearn.metrics import accuracy_score, get_scorer
+from sklearn.model_selection import KFold, cross_validate
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+
+from dasktrain._execution import execution_backend
+from dasktrain.model_selection._evaluate import (STATUS_ERROR, STATUS_OK, STATUS_TIMEOUT,
+                                                 Evaluator, Settings, fit_and_score, seed_for)
+
+X, y = load_iris(return_X_y=True)
+FOLDS = list(KFold(3, shuffle=True, random_state=0).split(X, y))
+ACCURACY = {"score": get_scorer("accuracy")}
+
+
+class CandidateError(RuntimeError):
+    """Raised by FlakyClassifier for the candidates it refuses."""
+
+
+class CountingScaler(TransformerMixin, BaseEstimator):
+    """Standardise; every fit appends a line to the file `log` (readable across processes)."""
+
+    def __init__(self, log=None, fail=False):
+        self.log = log
+        self.fail = fail
+
+    def fit(self, X, y=None):
+        if self.fail:
+            raise ValueError("this scaler refuses to fit")
+        if self.log is not None:
+            with open(self.log, "a") as stream:
+                stream.write("fit\n")
+        self.mean_ = X.mean(axis=0)
+        self.scale_ = X.std(axis=0) + 1e-12
+        return self
+
+    def transform(self, X):
+        return (X - self.mean_) / self.scale_
+
+
+class FlakyClassifier(ClassifierMixin, BaseEstimator):
+    """Predicts the majority class; can fail, sleep, or log its fits."""
+
+    def __init__(self, fail=False, delay=0.0, log=None, alpha=1.0):
+        self.fail = fail
+        self.delay = delay
+        self.log = log
+        self.alpha = alpha
+
+    def fit(self, X, y):
+        if self.fail:
+            raise CandidateError("refused")
+        time.sleep(self.delay)
+        if self.log is not None:
+            with open(self.log, "a") as stream:
+                stream.write("fit\n")
+        self.classes_, counts = np.unique(y, return_counts=True)
+        self.majority_ = self.classes_[np.argmax(counts)]
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.majority_)
+
+
+def count_lines(path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def make_evaluator(backend, estimator, *, scorers=ACCURACY, repeat_seeds=(None,), **settings):
+    return Evaluator(backend, estimator, X, y, {}, FOLDS, scorers, repeat_seeds=repeat_seeds,
+                     settings=Settings(**settings))
+
+
+@pytest.fixture
+def execution(backend):
+    with execution_backend(**backend) as running:
+        yield running
+
+
+def test_shared_prefixes_score_like_cross_validate(execution):
+    pipe = make_pipeline(StandardScaler(), PCA(random_state=0), RidgeClassifier())
+    candidates = [{"pca__n_components": n, "ridgeclassifier__alpha": alpha}
+                  for n in (2, 3) for alpha in (0.1, 1.0, 10.0)]
+    evaluator = make_evaluator(execution, pipe)
+    keys, hits = evaluator.evaluate(candidates)
+    assert hits == 0
+    # the scaler is shared by all six candidates, each PCA by three: 3 + 2 * 3 prefix tasks
+    assert evaluator.n_prefix_tasks == 3 + 6
+    assert evaluator.live_prefixes == 0
+    for key, params in zip(keys, candidates):
+        expected = cross_validate(pipe.set_params(**params), X, y, cv=FOLDS)["test_score"]
+        result = evaluator.results[key]
+        assert result["status"] == STATUS_OK
+        np.testing.assert_allclose(result["test"]["score"], expected)
+    evaluator.close()
+
+
+def test_a_shared_transformer_is_fitted_once_per_fold(execution, tmp_path):
+    log = tmp_path / "scaler.log"
+    pipe = Pipeline([("scale", CountingScaler(log=str(log))), ("ridge", RidgeClassifier())])
+    candidates = [{"ridge__alpha": alpha} for alpha in (0.01, 0.1, 1.0, 10.0, 100.0)]
+    evaluator = make_evaluator(execution, pipe)
+    keys, _ = evaluator.evaluate(candidates)
+    assert all(evaluator.results[key]["status"] == STATUS_OK for key in keys)
+    assert count_lines(log) == len(FOLDS) < len(candidates) * len(FOLDS)
+    evaluator.close()
+
+
+def test_without_sharing_every_candidate_fits_its_own_transformer(tmp_path):
+    log = tmp_path / "scaler.log"
+    pipe = Pipeline([("scale", CountingScaler(log=str(log))), ("ridge", RidgeClassifier())])
+    with execution_backend() as backend:
+        evaluator = Evaluator(backend, pipe, X, y, {}, FOLDS, ACCURACY, repeat_seeds=[None],
+                              settings=Settings(), share_prefixes=False)
+        evaluator.evaluate([{"ridge__alpha": 0.1}, {"ridge__alpha": 1.0}])
+    assert count_lines(log) == 2 * len(FOLDS)
+    assert evaluator.n_prefix_tasks == 0
+
+
+def test_callable_scorers_see_the_whole_fitted_pipeline():
+    seen = []
+
+    def scorer(estimator, X_test, y_test):
+        seen.append((type(estimator).__name__, len(estimator.steps), X_test.shape[1]))
+        return accuracy_score(y_test, estimator.predict(X_test))
+
+    pipe = make_pipeline(StandardScaler(), PCA(n_components=2), RidgeClassifier())
+    with execution_backend() as backend:
+        evaluator = make_evaluator(backend, pipe, scorers={"score": scorer},
+                                   score_transformed=False)
+        keys, _ = evaluator.evaluate([{"ridgeclassifier__alpha": a} for a in (0.1, 1.0)])
+    expected = cross_validate(pipe, X, y, cv=FOLDS)["test_score"]
+    np.testing.assert_allclose(evaluator.results[keys[1]]["test"]["score"], expected)
+    assert set(seen) == {("Pipeline", 3, X.shape[1])}
+
+
+def test_equal_candidates_are_evaluated_once(execution, tmp_path):
+    log = tmp_path / "fits.log"
+    evaluator = make_evaluator(execution, FlakyClassifier(log=str(log)))
+    candidates = [{"alpha": 1.0}, {"alpha": 2.0}, {"alpha": 1.0}]
+    keys, hits = evaluator.evaluate(candidates)
+    assert hits == 1 and keys[0] == keys[2] != keys[1]
+    assert count_lines(log) == 2 * len(FOLDS)
+    # a later batch: both already evaluated (cache hits), one new
+    keys, hits = evaluator.evaluate([{"alpha": 2.0}, {"alpha": 3.0}, {"alpha": 1.0}])
+    assert hits == 2
+    assert count_lines(log) == 3 * len(FOLDS)
+    assert len(evaluator.results) == 3
+    evaluator.close()
+
+
+@pytest.mark.parametrize("error_score", [np.nan, -1.0])
+def test_failures_become_records(error_score):
+    with execution_backend() as backend:
+        evaluator = make_evaluator(backend, FlakyClassifier(), error_score=error_score)
+        keys, _ = evaluator.evaluate([{"fail": True}, {"fail": False}])
+    failed, fine = (evaluator.results[key] for key in keys)
+    assert failed["status"] == STATUS_ERROR
+    assert failed["error"] == "CandidateError: refused"
+    np.testing.assert_array_equal(failed["test"]["score"], [error_score] * len(FOLDS))
+    assert fine["status"] == STATUS_OK and np.all(np.isfinite(fine["test"]["score"]))
+
+
+def test_error_score_raise_keeps_the_type_and_names_the_candidate(execution):
+    evaluator = make_evaluator(execution, FlakyClassifier(), error_score="raise")
+    with pytest.raises(CandidateError, match=r"refused.*'fail': True"):
+        evaluator.evaluate([{"fail": False, "alpha": 2.0}, {"fail": True, "alpha": 3.0}])
+    assert evaluator.in_flight == 0
+    evaluator.close()
+
+
+def test_a_failing_prefix_fails_its_candidates_only():
+    pipe = Pipeline([("scale", CountingScaler()), ("ridge", RidgeClassifier())])
+    candidates = [{"scale__fail": fail, "ridge__alpha": alpha}
+                  for fail in (True, False) for alpha in (0.1, 1.0)]
+    with execution_backend() as backend:
+        evaluator = make_evaluator(backend, pipe)
+        keys, _ = evaluator.evaluate(candidates)
+    statuses = [evaluator.results[key]["status"] for key in keys]
+    assert statuses == [STATUS_ERROR, STATUS_ERROR, STATUS_OK, STATUS_OK]
+    assert evaluator.results[keys[0]]["error"] == "ValueError: this scaler refuses to fit"
+    assert evaluator.n_prefix_tasks == 2 * len(FOLDS)
+
+
+def test_eval_timeout_is_enforced_while_the_fit_runs(execution):
+    evaluator = make_evaluator(execution, FlakyClassifier(), eval_timeout=0.5)
+    began = time.monotonic()
+    keys, _ = evaluator.evaluate([{"delay": 30.0}, {"delay": 0.0}])
+    assert time.monotonic() - began < 20  # far below one 30 s fit
+    slow, fast = (evaluator.results[key] for key in keys)
+    assert slow["status"] == STATUS_TIMEOUT and "timed out after 0.5 s" in slow["error"]
+    assert np.isnan(slow["test"]["score"]).all()
+    assert fast["status"] == STATUS_OK
+    evaluator.close()
+
+
+def test_the_deadline_cancels_work_in_flight(execution):
+    evaluator = make_evaluator(execution, FlakyClassifier(delay=0.4))
+    began = time.monotonic()
+    keys, _ = evaluator.evaluate([{"alpha": float(a)} for a in range(20)],
+                                 deadline=time.monotonic() + 1.0)
+    assert time.monotonic() - began < 15  # 20 candidates x 3 folds x 0.4 s would take 24 s
+    assert evaluator.out_of_time
+    assert evaluator.in_flight == 0
+    assert len(evaluator.results) < 20
+    assert all(evaluator.results[key]["status"] == STATUS_OK for key in keys
+               if key in evaluator.results)
+    evaluator.close()
+
+
+def test_repeats_seed_every_random_state_by_name(execution):
+    tree = DecisionTreeClassifier(max_features=1)
+    seeds = [11, 12]
+    evaluator = make_evaluator(execution, tree, repeat_seeds=seeds, seed_unset_only=False)
+    (key,), _ = evaluator.evaluate([{"max_depth": 3}])
+    scores = evaluator.results[key]["test"]["score"]
+    assert len(scores) == 2 * len(FOLDS)
+    for repeat, seed in enumerate(seeds):
+        seeded = DecisionTreeClassifier(max_features=1, max_depth=3,
+                                        random_state=seed_for(seed, "random_state"))
+        expected = cross_validate(seeded, X, y, cv=FOLDS)["test_score"]
+        np.testing.assert_allclose(scores[repeat * len(FOLDS):(repeat + 1) * len(FOLDS)],
+                                   expected)
+    evaluator.close()
+
+
+def test_one_repeat_only_seeds_unset_random_states():
+    fixed = DecisionTreeClassifier(max_features=1, random_state=3)
+    with execution_backend() as backend:
+        evaluator = make_evaluator(backend, fixed, repeat_seeds=[99], seed_unset_only=True)
+        (key,), _ = evaluator.evaluate([{"max_depth": 4}])
+    expected = cross_validate(fixed.set_params(max_depth=4), X, y, cv=FOLDS)["test_score"]
+    np.testing.assert_allclose(evaluator.results[key]["test"]["score"], expected)
+
+
+def test_the_task_returns_a_small_record():
+    data = (X, y, {})
+    record = fit_and_score(RidgeClassifier(), {"alpha": 1.0}, data, FOLDS, 0, None, ACCURACY,
+                           Settings(return_train_score=True))
+    assert set(record) == {"status", "error", "test", "train", "fit_time", "score_time"}
+    assert record["status"] == STATUS_OK and record["error"] == ""
+    assert 0 <= record["test"]["score"] <= 1 and 0 <= record["train"]["score"] <= 1
