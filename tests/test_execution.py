@@ -187,3 +187,90 @@ def test_import_does_not_load_distributed():
     code = "import sys, dasktrain; print('distributed' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_as_completed_heartbeat_stops_a_hopeless_wait(monkeypatch):
+    from concurrent.futures import Future
+
+    from dasktrain._execution import WorkersLostError, _base
+
+    monkeypatch.setattr(_base, "HEARTBEAT_SECONDS", 0.01)
+    beats = []
+
+    def heartbeat():
+        beats.append(time.monotonic())
+        if len(beats) == 3:
+            raise WorkersLostError("no worker left")
+
+    ac = AsCompleted([Future()], heartbeat=heartbeat)
+    with pytest.raises(WorkersLostError, match="no worker left"):
+        ac.next()
+    assert len(beats) == 3
+    done = Future()
+    done.set_result(1)
+    ac.add(done)
+    assert ac.next(timeout=1) is done  # a finished future is yielded without any heartbeat
+    assert len(beats) == 3
+
+
+def test_as_completed_timeout_with_heartbeat(monkeypatch):
+    from concurrent.futures import Future
+
+    from dasktrain._execution import _base
+
+    monkeypatch.setattr(_base, "HEARTBEAT_SECONDS", 0.01)
+    beats = []
+    ac = AsCompleted([Future()], heartbeat=lambda: beats.append(1))
+    with pytest.raises(TimeoutError, match="within 0.1 seconds"):
+        ac.next(timeout=0.1)
+    assert beats  # it checked the workers while waiting
+
+
+def test_worker_identity_says_where_a_task_runs(execution):
+    import os
+
+    from dasktrain._execution import worker_identity
+
+    place = execution.submit(worker_identity).result()
+    if execution.name == "dask":
+        assert isinstance(place, str) and "://" in place
+    elif execution.n_workers == 1:
+        assert place == os.getpid()
+    else:
+        assert isinstance(place, int) and place != os.getpid()
+    assert not execution.recycle(os.getpid())  # never this process
+
+
+def test_isolated_local_backend_runs_one_job_in_another_process():
+    import os
+
+    with execution_backend(use_dask=False, n_jobs=1, isolate=True) as executing:
+        assert executing.n_workers == 1
+        futures = executing.map(slow_identity, range(3), [0.0] * 3)
+        assert executing.gather(futures) == [0, 1, 2]
+        assert executing.submit(os.getpid).result() != os.getpid()
+
+
+def test_close_is_idempotent_and_cancels_unfinished_tasks():
+    executing = execution_backend(use_dask=False, n_jobs=2)
+    futures = [executing.submit(slow_identity, i, 0.3) for i in range(6)]
+    executing.close()
+    executing.close()
+    assert any(future.cancelled() for future in futures)
+
+
+def test_dask_waits_check_the_workers(process_client, monkeypatch):
+    from dasktrain._execution import _base
+
+    monkeypatch.setattr(_base, "HEARTBEAT_SECONDS", 0.05)
+    with execution_backend(use_dask=True, client=process_client, worker_timeout=5) as executing:
+        beats = []
+        original = executing.check_workers
+        monkeypatch.setattr(executing, "check_workers", lambda: beats.append(original()))
+        future = executing.submit(slow_identity, 7, 0.5)
+        assert future.result() == 7
+        assert len(beats) >= 2  # result() checked the workers while it waited
+        n_beats = len(beats)
+        assert executing.gather([executing.submit(slow_identity, 8, 0.5)]) == [8]
+        assert len(beats) > n_beats  # and so did gather
+    assert executing._no_workers_since is None

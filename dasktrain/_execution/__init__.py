@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import sys
 
-from ._base import AsCompleted, Backend
+from ._base import AsCompleted, Backend, TaskKilledError, WorkersLostError, worker_identity
 from ._local import LocalBackend
 
-__all__ = ["AsCompleted", "Backend", "LocalBackend", "check_client", "execution_backend",
-           "is_dask_collection"]
+__all__ = ["AsCompleted", "Backend", "LocalBackend", "TaskKilledError", "WorkersLostError",
+           "check_client", "execution_backend", "is_dask_collection", "worker_identity"]
 
 
-def execution_backend(use_dask: bool = False, client=None, n_jobs: int | None = None) -> Backend:
+def execution_backend(use_dask: bool = False, client=None, n_jobs: int | None = None, *,
+                      isolate: bool = False, worker_timeout: float = 60.0) -> Backend:
     """The backend for one fit; use it as a context manager.
 
     Parameters
@@ -30,6 +31,14 @@ def execution_backend(use_dask: bool = False, client=None, n_jobs: int | None = 
         client, else a temporary LocalCluster on 127.0.0.1 closed on exit.
     n_jobs : int or None, default=None
         Local parallelism, or the number of workers of a temporary LocalCluster.
+    isolate : bool, default=False
+        Local backend only: run tasks in worker processes even with one job,
+        so that a task stuck in native code can be stopped (see
+        :meth:`Backend.recycle`). The Dask backend always runs tasks apart.
+    worker_timeout : float, default=60.0
+        Dask backend only: waiting for results raises
+        :class:`WorkersLostError` once the cluster has had no worker for this
+        many seconds.
 
     Returns
     -------
@@ -48,10 +57,10 @@ def execution_backend(use_dask: bool = False, client=None, n_jobs: int | None = 
                 "The 'client' parameter is only used with use_dask=True. Got a client with "
                 "use_dask=False; pass use_dask=True to run on that cluster."
             )
-        return LocalBackend(n_jobs=n_jobs)
+        return LocalBackend(n_jobs=n_jobs, isolate=isolate)
     from ._dask import DaskBackend
 
-    return DaskBackend(client=client, n_workers=n_jobs)
+    return DaskBackend(client=client, n_workers=n_jobs, worker_timeout=worker_timeout)
 
 
 def check_client(client, owner: str = "estimator") -> None:

@@ -12,10 +12,70 @@ passed as an argument of a later task: the later task receives its value.
 from __future__ import annotations
 
 import abc
+import os
 import queue
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+#: Longest single wait between two heartbeats while waiting for tasks (seconds).
+HEARTBEAT_SECONDS = 0.5
+
+
+class WorkersLostError(RuntimeError):
+    """No worker has been able to run tasks for longer than the backend's ``worker_timeout``.
+
+    Raised while waiting for results (``gather``, ``AsCompleted.next``,
+    ``Future.result`` on the Dask backend) when every worker of the cluster is
+    gone, or the connection to the scheduler is lost, so that a fit fails with
+    this error instead of waiting forever.
+    """
+
+
+class TaskKilledError(RuntimeError):
+    """A task whose worker process died every time it ran it (killed, out of memory, crashed).
+
+    A task lost with its worker is run again, a bounded number of times
+    (Dask's ``distributed.scheduler.allowed-failures``, 3 by default; the same
+    bound locally); after that its future raises this error, which names the
+    task in ``key`` and in its message.
+    """
+
+    def __init__(self, message: str, key=None):
+        super().__init__(message)
+        self.key = key
+
+
+def worker_identity():
+    """Where the calling task runs: a Dask worker's address, else this process id.
+
+    A task can return this value so that the caller can later
+    :meth:`Backend.recycle` the process, e.g. when the task left a thread stuck
+    in native code. Imports :mod:`distributed` only if this process already
+    loaded it.
+
+    Returns
+    -------
+    identity : str or int
+        The address of the Dask worker running the task (``"tcp://..."``), or
+        the process id (an int) of the local process running it.
+
+    Examples
+    --------
+    >>> import os
+    >>> worker_identity() == os.getpid()
+    True
+    """
+    if "distributed" in sys.modules:
+        from distributed import get_worker
+
+        try:
+            return get_worker().address
+        except ValueError:  # not inside a Dask task
+            pass
+    return os.getpid()
 
 
 class AsCompleted:
@@ -28,6 +88,11 @@ class AsCompleted:
     ----------
     futures : iterable of futures, default=()
         The futures to watch at first; more can be added with :meth:`add`.
+    heartbeat : callable or None, default=None
+        Called with no argument between short waits (every
+        ``HEARTBEAT_SECONDS``) while no watched future finishes; it raises
+        (e.g. :class:`WorkersLostError`) to stop waiting for work that can no
+        longer finish. Backends pass their :meth:`Backend.check_workers`.
 
     Examples
     --------
@@ -38,7 +103,8 @@ class AsCompleted:
     [8]
     """
 
-    def __init__(self, futures: Iterable = ()):
+    def __init__(self, futures: Iterable = (), heartbeat: Callable[[], None] | None = None):
+        self._heartbeat = heartbeat
         self._queue: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._pending = 0
@@ -74,16 +140,33 @@ class AsCompleted:
             When no watched future is left.
         TimeoutError
             When none finished within `timeout` seconds.
+        WorkersLostError
+            From the heartbeat, when the tasks can no longer run.
         """
         if self.is_empty():
             raise StopIteration
-        try:
-            future = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError(f"no task finished within {timeout} seconds") from None
+        future = self._wait(timeout)
         with self._lock:
             self._pending -= 1
         return future
+
+    def _wait(self, timeout: float | None):
+        if self._heartbeat is None:
+            try:
+                return self._queue.get(timeout=timeout)
+            except queue.Empty:
+                raise TimeoutError(f"no task finished within {timeout} seconds") from None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = HEARTBEAT_SECONDS
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
+            try:
+                return self._queue.get(timeout=wait)
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"no task finished within {timeout} seconds") from None
+                self._heartbeat()
 
     def __iter__(self):
         return self
@@ -96,8 +179,9 @@ class Backend(abc.ABC):
     """Where tasks run: this process (or a local pool) or a Dask cluster.
 
     A backend is used as a context manager for the duration of one ``fit``;
-    leaving it releases the data it scattered, and closes any cluster it
-    started.
+    leaving it, normally or by an exception, releases the tasks and data of
+    the fit, and closes any cluster it started. :meth:`close` may be called
+    more than once.
     """
 
     #: Short name of the backend, e.g. ``"local"`` or ``"dask"``.
@@ -141,17 +225,46 @@ class Backend(abc.ABC):
         return [self.submit(fn, *args, key=key, **kwargs) for args, key in zip(arg_tuples, keys)]
 
     def as_completed(self, futures: Iterable = ()) -> AsCompleted:
-        """An :class:`AsCompleted` over `futures`, which accepts more while iterating."""
-        return AsCompleted(futures)
+        """An :class:`AsCompleted` over `futures`, which accepts more while iterating.
+
+        Waiting on it calls :meth:`check_workers` between short waits, so it
+        raises :class:`WorkersLostError` rather than wait forever for tasks
+        that can no longer run.
+        """
+        return AsCompleted(futures, heartbeat=self.check_workers)
+
+    def check_workers(self) -> None:
+        """Raise :class:`WorkersLostError` when tasks can no longer run.
+
+        Called between short waits while waiting for results. The local
+        backend always has its processes, so its check does nothing.
+        """
+
+    def recycle(self, identity) -> bool:
+        """Stop and replace the worker process `identity` (from :func:`worker_identity`).
+
+        For a process left with a thread stuck in code that ignores Python
+        (native code, e.g. a foreign C call). Tasks running there at that time
+        are run again elsewhere (Dask) or in the new pool (local), within the
+        bounded number of retries. Returns True when a process was recycled,
+        False when `identity` is not one of this backend's processes (already
+        gone, or this process itself) or cannot be restarted.
+        """
+        return False
 
     @abc.abstractmethod
     def gather(self, futures: Sequence) -> list:
         """The results of `futures`, in order; the first task error is raised."""
 
     @abc.abstractmethod
-    def cancel(self, futures: Iterable) -> None:
+    def cancel(self, futures: Iterable, *, force: bool = False) -> None:
         """Cancel `futures`: pending tasks never start, running ones are stopped
-        where the backend can stop them."""
+        where the backend can stop them.
+
+        With ``force=True``, the worker processes still running any of these
+        tasks are recycled (see :meth:`recycle`): use it for tasks stuck in
+        code that ignores Python, whose thread cannot be stopped otherwise.
+        """
 
     def tree_reduce(self, futures: Sequence, combine: Callable):
         """Reduce `futures` pairwise with ``combine(a, b)`` where the tasks run.

@@ -3,13 +3,72 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
+import weakref
 from typing import Any
 
 import distributed
 from dask.base import tokenize
 
-from ._base import Backend
+from . import _base
+from ._base import Backend, TaskKilledError, WorkersLostError
+
+
+def _task_killed(exc: BaseException, key) -> TaskKilledError:
+    return TaskKilledError(
+        f"Task {key!r} was lost: every worker that ran it died while running it (killed, "
+        "out of memory, or crashed), and Dask gives up after "
+        "distributed.scheduler.allowed-failures retries. The worker logs tell why they died. "
+        f"Dask said: {exc}",
+        key=key,
+    )
+
+
+class WatchedFuture(distributed.Future):
+    """A :class:`distributed.Future` whose waits check that workers remain.
+
+    ``result`` and ``exception`` wait in short steps and call the backend's
+    heartbeat in between, so they raise
+    :class:`~dasktrain._execution.WorkersLostError` when every worker is gone,
+    instead of waiting forever; a task lost with its workers too many times
+    raises :class:`~dasktrain._execution.TaskKilledError` naming it. On a
+    worker (unpickled), it is a plain :class:`distributed.Future`.
+    """
+
+    _dasktrain_heartbeat = None
+
+    def _wait_done(self, timeout) -> None:
+        if self.done():
+            return
+        finished = threading.Event()
+        self.add_done_callback(lambda _: finished.set())
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = _base.HEARTBEAT_SECONDS
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
+            if finished.wait(wait) or self.done():
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"task {self.key!r} did not finish within {timeout} seconds")
+            if self._dasktrain_heartbeat is not None:
+                self._dasktrain_heartbeat()
+
+    def result(self, timeout=None):
+        self._wait_done(timeout)
+        try:
+            return super().result()
+        except distributed.KilledWorker as exc:
+            raise _task_killed(exc, self.key) from exc
+
+    def exception(self, timeout=None, **kwargs):
+        self._wait_done(timeout)
+        exc = super().exception(**kwargs)
+        if isinstance(exc, distributed.KilledWorker):
+            return _task_killed(exc, self.key)
+        return exc
 
 
 def check_client(client, owner: str = "estimator") -> None:
@@ -49,12 +108,20 @@ class DaskBackend(Backend):
     n_workers : int or None, default=None
         Number of worker processes of a LocalCluster started here; None or -1
         means one per core. Ignored when a client exists.
+    worker_timeout : float, default=60.0
+        Waiting for results (``gather``, ``as_completed``, a future's
+        ``result``) raises :class:`~dasktrain._execution.WorkersLostError`
+        once the cluster has had no worker, or the client no scheduler, for
+        this many seconds, instead of waiting forever.
 
     Notes
     -----
     A task lost with its worker is run again by the scheduler, up to Dask's
     ``distributed.scheduler.allowed-failures`` times, after which its future
-    raises :class:`distributed.KilledWorker`: retries are bounded. Keys given to
+    raises :class:`~dasktrain._execution.TaskKilledError` naming the task:
+    retries are bounded. The futures returned are :class:`WatchedFuture`
+    objects. Closing the backend cancels every task it submitted and releases
+    what it scattered, so the scheduler keeps nothing of a fit. Keys given to
     :meth:`submit` are suffixed with a token of this backend's session, so two
     fits never share tasks by accident. This backend never changes Dask's
     configuration and never makes its own client the default one.
@@ -62,8 +129,12 @@ class DaskBackend(Backend):
 
     name = "dask"
 
-    def __init__(self, client=None, n_workers: int | None = None):
+    def __init__(self, client=None, n_workers: int | None = None, *,
+                 worker_timeout: float = 60.0):
         check_client(client)
+        self.worker_timeout = float(worker_timeout)
+        self._no_workers_since: float | None = None
+        self._closed = False
         self._cluster = None
         if client is None:
             client = current_client()
@@ -78,11 +149,56 @@ class DaskBackend(Backend):
                 dashboard_address="127.0.0.1:0",
                 silence_logs=False,
             )
-            client = distributed.Client(self._cluster, set_as_default=False)
+            try:
+                client = distributed.Client(self._cluster, set_as_default=False)
+            except BaseException:
+                self._cluster.close()
+                raise
         self.client = client
         self._session = uuid.uuid4().hex[:12]
         self._scattered: dict[str, distributed.Future] = {}
         self._keyed: dict[str, distributed.Future] = {}
+        # every future this backend made, by key, as long as someone holds it: cancelled on close
+        self._live: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+    def _watch(self, future):
+        """Make `future` a WatchedFuture of this backend, remembered until close."""
+        if isinstance(future, distributed.Future):
+            future.__class__ = WatchedFuture
+            future._dasktrain_heartbeat = self.check_workers
+            self._live[future.key] = future
+        return future
+
+    def check_workers(self) -> None:
+        """Raise WorkersLostError when no worker (or no scheduler) has been there for
+        ``worker_timeout`` seconds; called between short waits."""
+        status = self.client.status
+        if status in ("closing", "closed"):
+            raise WorkersLostError(
+                "The Dask client was closed while waiting for tasks; the fit cannot finish."
+            )
+        n_workers = 0
+        if status == "running":
+            try:
+                identity = self.client.sync(self.client.scheduler.identity, n_workers=0,
+                                            callback_timeout=max(1.0, self.worker_timeout / 4))
+                n_workers = int(identity.get("n_workers", len(identity.get("workers", {}))))
+            except Exception:  # the scheduler does not answer: counts as no worker
+                n_workers = 0
+        now = time.monotonic()
+        if n_workers > 0:
+            self._no_workers_since = None
+            return
+        if self._no_workers_since is None:
+            self._no_workers_since = now
+        elif now - self._no_workers_since >= self.worker_timeout:
+            what = "no worker" if status == "running" else f"no scheduler (client {status})"
+            raise WorkersLostError(
+                f"The Dask cluster at {self.client.scheduler.address} has had {what} for "
+                f"{now - self._no_workers_since:.0f} seconds (worker_timeout="
+                f"{self.worker_timeout:g}); its tasks cannot run. Start workers, or check "
+                "the cluster, and fit again."
+            )
 
     @property
     def owns_cluster(self) -> bool:
@@ -105,18 +221,19 @@ class DaskBackend(Backend):
         token = tokenize(data) if cache else None
         if token is not None and token in self._scattered:
             return self._scattered[token]
-        future = self.client.scatter([data], broadcast=broadcast, hash=False)[0]
+        future = self._watch(self.client.scatter([data], broadcast=broadcast, hash=False)[0])
         if token is not None:
             self._scattered[token] = future
         return future
 
     def submit(self, fn, *args, key: str | None = None, **kwargs):
         if key is None:
-            return self.client.submit(fn, *args, pure=False, **kwargs)
+            return self._watch(self.client.submit(fn, *args, pure=False, **kwargs))
         full_key = f"{key}-{self._session}"
         future = self._keyed.get(full_key)
         if future is None:
-            future = self._keyed[full_key] = self.client.submit(fn, *args, key=full_key, **kwargs)
+            future = self._keyed[full_key] = self._watch(
+                self.client.submit(fn, *args, key=full_key, **kwargs))
         return future
 
     def map(self, fn, *iterables, keys=None, **kwargs) -> list:
@@ -125,15 +242,56 @@ class DaskBackend(Backend):
             return []
         if keys is not None:
             return super().map(fn, *iterables, keys=keys, **kwargs)
-        return self.client.map(fn, *iterables, pure=False, **kwargs)
+        return [self._watch(future)
+                for future in self.client.map(fn, *iterables, pure=False, **kwargs)]
 
     def gather(self, futures) -> list:
-        return self.client.gather(list(futures))
-
-    def cancel(self, futures) -> None:
         futures = list(futures)
-        if futures:
-            self.client.cancel(futures)
+        waiting = self.as_completed([future for future in futures if not future.done()])
+        for future in waiting:  # waits with heartbeats; stops at the first error
+            if future.status == "error":
+                break
+        try:
+            return self.client.gather(futures)
+        except distributed.KilledWorker as exc:
+            lost = next((future.key for future in futures if future.status == "error"
+                         and isinstance(distributed.Future.exception(future),
+                                        distributed.KilledWorker)), None)
+            raise _task_killed(exc, lost) from exc
+
+    def cancel(self, futures, *, force: bool = False) -> None:
+        futures = list(futures)
+        if not futures:
+            return
+        stuck: list[str] = []
+        if force:
+            keys = {future.key for future in futures if not future.done()}
+            if keys:
+                processing = self.client.processing()
+                stuck = [worker for worker, running in processing.items()
+                         if keys.intersection(running)]
+        self.client.cancel(futures)
+        for worker in stuck:
+            self.recycle(worker)
+
+    def recycle(self, identity, *, timeout: float = 60.0) -> bool:
+        """Restart Dask worker `identity` (an address) through its nanny.
+
+        Tasks running there are run again elsewhere by the scheduler (their
+        count of failures goes up by one). Returns False when the worker is
+        not in the cluster any more or has no nanny to restart it.
+        """
+        if not isinstance(identity, str):
+            return False
+        workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        if identity not in workers or not workers[identity].get("nanny"):
+            return False
+        try:
+            status = self.client.restart_workers([identity], timeout=timeout,
+                                                 raise_for_error=False)
+        except Exception:  # the restart failed: the worker stays as it is
+            return False
+        return status.get(identity) == "OK"
 
     def release(self, futures) -> None:
         """Forget `futures` so that the cluster can drop their results."""
@@ -148,12 +306,33 @@ class DaskBackend(Backend):
         delayed_blocks = collection.to_delayed()
         if hasattr(delayed_blocks, "ravel"):
             delayed_blocks = delayed_blocks.ravel().tolist()
-        return self.client.compute(list(delayed_blocks))
+        # not remembered for close: a persisted collection's blocks belong to the user
+        futures = self.client.compute(list(delayed_blocks))
+        for future in futures:
+            future.__class__ = WatchedFuture
+            future._dasktrain_heartbeat = self.check_workers
+        return futures
 
     def close(self) -> None:
-        self._scattered.clear()
-        self._keyed.clear()
-        if self._cluster is not None:
-            self.client.close()
-            self._cluster.close()
-            self._cluster = None
+        """Cancel every task of this backend still held, release scattered data, and
+        close the cluster it started. Safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            live = [future for future in list(self._live.values()) if future is not None]
+            self._live = weakref.WeakValueDictionary()
+            self._scattered.clear()
+            self._keyed.clear()
+            if live and self.client.status == "running":
+                try:
+                    self.client.cancel(live)
+                except Exception:  # the cluster went away: nothing left to release
+                    pass
+        finally:
+            if self._cluster is not None:
+                cluster, self._cluster = self._cluster, None
+                try:
+                    self.client.close()
+                finally:
+                    cluster.close()

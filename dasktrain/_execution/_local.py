@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
+import weakref
 from concurrent.futures import Future
 from typing import Any
 
-from ._base import Backend
+from ._base import Backend, TaskKilledError
+
+#: How many times a task is run again after its pool process died (Dask's default too).
+ALLOWED_FAILURES = 3
 
 
 def _is_future(obj) -> bool:
@@ -46,6 +53,17 @@ def _done_future(value=None, exception: BaseException | None = None) -> Future:
     return future
 
 
+def _is_pool_breakage(exc: BaseException | None) -> bool:
+    """True when `exc` says the pool lost a process, not that the task itself raised."""
+    if exc is None:
+        return False
+    from concurrent.futures.process import BrokenProcessPool
+
+    from joblib.externals.loky.process_executor import ShutdownExecutorError
+
+    return isinstance(exc, (BrokenProcessPool, ShutdownExecutorError))
+
+
 def _copy_outcome(source: Future, target: Future) -> None:
     if target.done():  # cancelled by the caller meanwhile
         return
@@ -63,15 +81,31 @@ class LocalBackend(Backend):
     """Run tasks in this process (``n_jobs`` of 1) or in a pool of processes.
 
     With one job, a task runs as soon as it is submitted and its future is
-    already done when :meth:`submit` returns. With more, tasks run in a
-    reusable pool of ``n_jobs`` worker processes (joblib's loky executor), each
-    starting as soon as the futures it depends on are done.
+    already done when :meth:`submit` returns. With more, or with
+    ``isolate=True``, tasks run in a reusable pool of ``n_jobs`` worker
+    processes (joblib's loky executor), each starting as soon as the futures
+    it depends on are done.
 
     Parameters
     ----------
     n_jobs : int or None, default=None
         Number of processes; None means 1 and -1 means all cores (joblib's
         convention).
+    isolate : bool, default=False
+        Run tasks in the pool of processes even with one job, so that a task
+        stuck in code that ignores Python (native code) can be stopped by
+        :meth:`recycle` or ``cancel(..., force=True)`` without stopping this
+        process. Tasks and their arguments must then be picklable.
+
+    Notes
+    -----
+    When a pool process dies (killed, out of memory, or recycled), loky stops
+    the whole pool: every task running in it at that moment fails and is
+    submitted again to a new pool, up to ``ALLOWED_FAILURES`` (3) times, as
+    Dask does with tasks of a lost worker; after that its future raises
+    :class:`~dasktrain._execution.TaskKilledError`. A task cancelled with
+    ``force=True`` is not run again. The pool is joblib's reusable one, shared
+    with joblib in this process.
 
     Examples
     --------
@@ -84,24 +118,34 @@ class LocalBackend(Backend):
 
     name = "local"
 
-    def __init__(self, n_jobs: int | None = None):
+    def __init__(self, n_jobs: int | None = None, *, isolate: bool = False):
         from joblib import effective_n_jobs
 
         self._n_jobs = max(1, effective_n_jobs(n_jobs))
+        self.isolate = bool(isolate)
+        self._inline = self._n_jobs == 1 and not self.isolate
         self._keyed: dict[str, Future] = {}
         self._executor = None
         self._lock = threading.Lock()
+        self._in_pool: weakref.WeakSet = weakref.WeakSet()  # futures of tasks sent to the pool
 
     @property
     def n_workers(self) -> int:
         return self._n_jobs
 
     def _pool(self):
-        if self._executor is None:
-            from joblib.externals.loky import get_reusable_executor
+        from joblib.externals.loky import get_reusable_executor
 
+        executor = self._executor
+        flags = getattr(executor, "_flags", None)
+        if executor is None or flags is None or flags.broken or flags.shutdown:
+            # a pool that lost a process is replaced by a new one
             self._executor = get_reusable_executor(max_workers=self._n_jobs)
         return self._executor
+
+    def _pool_pids(self) -> set[int]:
+        processes = getattr(self._executor, "_processes", None) or {}
+        return set(processes)
 
     def scatter(self, data: Any, *, broadcast: bool = False, cache: bool = True) -> Future:
         return _done_future(data)
@@ -114,9 +158,10 @@ class LocalBackend(Backend):
                 future = self._keyed[key] = Future()
         else:
             future = Future()
-        if self._n_jobs == 1:
+        if self._inline:
             self._run_inline(future, fn, args, kwargs)
         else:
+            self._in_pool.add(future)
             self._run_in_pool_when_ready(future, fn, args, kwargs)
         return future
 
@@ -137,6 +182,40 @@ class LocalBackend(Backend):
         remaining = [len(dependencies)]
         lock = threading.Lock()
 
+        failures = [0]
+
+        def send(resolved_args, resolved_kwargs) -> None:
+            if future.done():  # cancelled meanwhile
+                return
+            try:
+                task = self._pool().submit(fn, *resolved_args, **resolved_kwargs)
+            except BaseException as exc:  # the pool could not take it (e.g. unpicklable)
+                if not future.done():
+                    future.set_exception(exc)
+                return
+            future._dasktrain_task = task  # so that cancel() reaches the pool
+            task.add_done_callback(lambda done: finished(done, resolved_args, resolved_kwargs))
+
+        def finished(done: Future, resolved_args, resolved_kwargs) -> None:
+            exception = None if done.cancelled() else done.exception()
+            if future.done() or not _is_pool_breakage(exception):
+                _copy_outcome(done, future)
+                return
+            failures[0] += 1
+            if failures[0] > ALLOWED_FAILURES:
+                error = TaskKilledError(
+                    f"Task {getattr(fn, '__name__', fn)!r} was lost {failures[0]} times: the "
+                    "local worker process running it died each time (killed, out of memory, "
+                    f"crashed or recycled); giving up after {ALLOWED_FAILURES} retries. "
+                    f"Last error: {exception}"
+                )
+                error.__cause__ = exception
+                future.set_exception(error)
+                return
+            # run it again in a new pool; not from this callback's thread (the old pool's)
+            threading.Thread(target=send, args=(resolved_args, resolved_kwargs),
+                             name="dasktrain-retry", daemon=True).start()
+
         def start() -> None:
             if future.cancelled():
                 return
@@ -145,9 +224,7 @@ class LocalBackend(Backend):
             except BaseException as exc:  # a dependency failed
                 future.set_exception(exc)
                 return
-            task = self._pool().submit(fn, *resolved_args, **resolved_kwargs)
-            future._dasktrain_task = task  # so that cancel() reaches the pool
-            task.add_done_callback(lambda done: _copy_outcome(done, future))
+            send(resolved_args, resolved_kwargs)
 
         def dependency_done(_) -> None:
             with lock:
@@ -164,12 +241,47 @@ class LocalBackend(Backend):
     def gather(self, futures) -> list:
         return [future.result() for future in futures]
 
-    def cancel(self, futures) -> None:
+    def cancel(self, futures, *, force: bool = False) -> None:
+        running = False
         for future in futures:
             task = getattr(future, "_dasktrain_task", None)
             if task is not None:
                 task.cancel()
+                running = running or task.running()
             future.cancel()
+        if force and running:  # which process runs it is unknown: replace the whole pool
+            self._kill(*self._pool_pids())
+
+    def recycle(self, identity) -> bool:
+        """Kill pool process `identity` (a pid); the pool is replaced on next use.
+
+        Tasks then running in the pool are run again in the new pool (see the
+        class Notes). Returns False when `identity` is not a process of the
+        pool (this process, or one already gone).
+        """
+        if isinstance(identity, bool) or not isinstance(identity, int):
+            return False
+        if identity == os.getpid() or identity not in self._pool_pids():
+            return False
+        return self._kill(identity)
+
+    def _kill(self, *pids: int, timeout: float = 10.0) -> bool:
+        """SIGKILL `pids` of the pool, then wait until loky has marked the pool broken
+        (so that no task is sent to the dying pool)."""
+        killed = False
+        for pid in pids:
+            try:
+                os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+                killed = True
+            except (ProcessLookupError, PermissionError):
+                pass
+        flags = getattr(self._executor, "_flags", None)
+        deadline = time.monotonic() + timeout
+        while killed and flags is not None and not (flags.broken or flags.shutdown):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        return killed
 
     def release(self, futures) -> None:
         doomed = {id(future) for future in futures}
@@ -187,4 +299,9 @@ class LocalBackend(Backend):
         return [_done_future(value) for value in values]
 
     def close(self) -> None:
-        self._keyed.clear()
+        """Forget keyed tasks and cancel this backend's tasks that have not finished."""
+        with self._lock:
+            self._keyed.clear()
+        pending = [future for future in list(self._in_pool) if not future.done()]
+        self.cancel(pending)
+        self._in_pool = weakref.WeakSet()
