@@ -45,7 +45,8 @@ def add_demo_command(subparsers) -> argparse.ArgumentParser:
                         help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
                              "(default: a temporary local cluster)")
     parser.add_argument("--n-workers", type=positive_int, default=2, metavar="N",
-                        help="worker processes of the temporary local cluster (default: 2)")
+                        help="worker processes of the temporary local cluster (default: 2; "
+                             "ignored with --scheduler)")
     parser.add_argument("--n-repeats", type=positive_int, default=None, metavar="N",
                         help="number of seeded MLPs (default: 8, or 4 with --quick)")
     parser.add_argument("--random-state", type=int, default=0, metavar="SEED",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -15,10 +16,19 @@ from dasktrain.cli import main
 CONSOLE_SCRIPT = Path(sys.executable).parent / "dasktrain"
 
 
-def run(args, timeout=60):
+def run(args, timeout=60) -> subprocess.CompletedProcess:
+    """Run a command in its own process group; on time-out, stop the group (its cluster too)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("DASK_LOGGING__DISTRIBUTED", None)
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"{args} did not finish within {timeout} s:\n{out}\n{err[-3000:]}")
+    return subprocess.CompletedProcess(args, process.returncode, out, err)
 
 
 def test_console_script_is_declared_and_installed():

@@ -200,6 +200,18 @@ def test_dask_array_is_predicted_blockwise(serial_classifier, serial_regressor):
                                serial_regressor.predict(X_reg))
 
 
+def test_dask_dataframe_is_predicted_blockwise():
+    import dask.dataframe as dd
+
+    frame = pd.DataFrame(X_clf, columns=[f"f{i}" for i in range(X_clf.shape[1])])
+    clf = RepeatedClassifier(LogisticRegression(), n_repeats=2, random_state=0).fit(frame, y_clf)
+    lazy_frame = dd.from_pandas(frame, npartitions=3)
+    np.testing.assert_array_equal(np.asarray(clf.predict(lazy_frame).compute()),
+                                  clf.predict(frame))
+    np.testing.assert_allclose(np.asarray(clf.predict_proba(lazy_frame).compute()),
+                               clf.predict_proba(frame))
+
+
 def test_progress_bar_counts_the_repeats(capsys):
     RepeatedRegressor(Ridge(), n_repeats=3, random_state=0, verbose=1).fit(X_reg, y_reg)
     captured = capsys.readouterr()

@@ -167,8 +167,8 @@ def _named_estimators(estimators) -> list[tuple[str, object]]:
     if isinstance(estimators, Mapping):
         pairs = list(estimators.items())
     elif isinstance(estimators, (list, tuple)) and all(
-            isinstance(pair, tuple) and len(pair) == 2 for pair in estimators):
-        pairs = list(estimators)
+            isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in estimators):
+        pairs = [tuple(pair) for pair in estimators]
     else:
         raise TypeError(
             "The 'estimators' parameter of evaluate must be a dict of name -> fitted estimator "
