@@ -247,6 +247,7 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
         if is_classifier(self.estimator):
             tags.estimator_type = "classifier"
             tags.classifier_tags = ClassifierTags()

@@ -453,6 +453,7 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         first = _first_estimator(self.estimators)
+        tags.target_tags.required = True
         if first is None:
             return tags
         if is_classifier(first):
@@ -638,6 +639,8 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
         strict = next((estimator for estimator in kept if not allows_nan(estimator)), kept[0])
         task = "classification" if classification else "regression"
         X, y = check_fit_data(self, strict, X, y, task=task)
+        for name in ("classes_", "final_estimator_", "_n_feature_outs"):
+            self.__dict__.pop(name, None)
         n_classes = None
         if classification:
             encoder = LabelEncoder().fit(y)
@@ -658,14 +661,13 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
             ]
             full_futures = [backend.submit(fit_estimator, clone(estimators[i]), X_data, y_data)
                             for i in fitted_idx]
-            final_future = None
-            if final is not None:
-                final_future = backend.submit(
-                    fit_final_estimator, final, fold_futures, [test for _, test in folds],
-                    X_data, y_data, kept_methods, n_classes, self.passthrough)
-            fitted = backend.gather(full_futures)
-            if final_future is not None:
-                self.final_estimator_, self._n_feature_outs = final_future.result()
+            final_futures = [] if final is None else [backend.submit(
+                fit_final_estimator, final, fold_futures, [test for _, test in folds],
+                X_data, y_data, kept_methods, n_classes, self.passthrough)]
+            results = backend.gather([*full_futures, *final_futures])
+        fitted = results[:len(full_futures)]
+        if final is not None:
+            self.final_estimator_, self._n_feature_outs = results[-1]
 
         self.estimators_ = fitted
         self.stack_method_ = kept_methods
