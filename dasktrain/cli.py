@@ -70,6 +70,10 @@ def _connect_to_scheduler(address: str):
 
 def run_demo(args) -> int:
     """Run ``dasktrain demo``; returns the exit code."""
+    started = time.perf_counter()
+    # This process is a program, not a library: keep the cluster's INFO logs (its own and its
+    # workers', which inherit the environment) off the screen unless the user asked for them.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
@@ -80,12 +84,8 @@ def run_demo(args) -> int:
     from .ensemble import RepeatedClassifier
     from .metrics import evaluate
 
-    # This process is a program, not a library: keep the cluster's INFO logs (its own and its
-    # workers', which inherit the environment) off the screen unless the user asked for them.
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     n_repeats = args.n_repeats or (4 if args.quick else 8)
     hidden = (16,) if args.quick else (32,)
-    started = time.perf_counter()
     X, y = load_breast_cancer(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=args.random_state)
@@ -135,8 +135,502 @@ def run_demo(args) -> int:
     return 0
 
 
+# --- dasktrain search / dasktrain repeat: shared pieces --------------------------------------
+
+class CommandError(Exception):
+    """A problem with the command's inputs: printed as one line, exit status 2."""
+
+
+SPACE_FORMAT = """\
+The space file (--space) is JSON, or YAML when PyYAML is installed. It maps each
+parameter of the estimator to a list of choices or to an object:
+  {"C": {"type": "continuous", "low": 1e-3, "high": 10, "log": true},
+   "max_depth": {"type": "integer", "low": 2, "high": 12},
+   "kernel": ["rbf", "poly"],
+   "shrinking": {"type": "categorical", "choices": [true, false]}}
+"integer" and "continuous" take low, high and optionally log (default false);
+"categorical" takes choices and optionally weights."""
+
+_DIMENSION_KEYS = {
+    "integer": ({"low", "high"}, {"log"}),
+    "continuous": ({"low", "high"}, {"log"}),
+    "categorical": ({"choices"}, {"weights"}),
+}
+
+
+def parse_param(text: str) -> tuple[str, object]:
+    """An argparse type for ``--param NAME=VALUE``: VALUE is JSON when it parses, else text.
+
+    Examples
+    --------
+    >>> parse_param("C=10"), parse_param("kernel=rbf"), parse_param("class_weight=null")
+    (('C', 10), ('kernel', 'rbf'), ('class_weight', None))
+    """
+    import json
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name.strip(), json.loads(value)
+    except ValueError:
+        return name.strip(), value
+
+
+def read_table(path: str):
+    """The pandas DataFrame of a CSV or Parquet file; CommandError when it cannot be read."""
+    import pandas as pd
+
+    if not os.path.exists(path):
+        raise CommandError(f"the input file {path!r} does not exist")
+    if os.path.isdir(path):
+        raise CommandError(f"the input {path!r} is a directory, not a CSV or Parquet file")
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".txt", ".gz", ".bz2", ".zip", ".xz"):
+            return pd.read_csv(path)
+    except ImportError as error:
+        raise CommandError(f"reading {path!r} needs a Parquet engine: pip install pyarrow "
+                           f"({error})") from None
+    except (ValueError, OSError) as error:  # pandas' parser errors are ValueErrors
+        raise CommandError(f"cannot read {path!r}: {error}") from None
+    raise CommandError(f"the input file {path!r} must end in .csv or .parquet")
+
+
+def split_target(frame, target: str, path: str):
+    """(X, y): every column but `target`, and `target`."""
+    if target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns[:20]))
+        raise CommandError(f"the target column {target!r} is not in {path!r}; its columns are: "
+                           f"{columns}")
+    X = frame.drop(columns=[target])
+    if X.shape[1] == 0:
+        raise CommandError(f"{path!r} has no column besides the target {target!r}")
+    return X, frame[target].to_numpy()
+
+
+def make_estimator(path: str, params: list[tuple[str, object]]):
+    """An instance of the estimator class at import path `path`, with `params` set."""
+    import importlib
+
+    module_name, _, class_name = path.rpartition(".")
+    if not module_name:
+        raise CommandError(f"--estimator must be an import path such as sklearn.svm.SVC, "
+                           f"got {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise CommandError(f"cannot import {module_name!r} for --estimator {path!r}: "
+                           f"{error}") from None
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type) or not callable(getattr(cls, "fit", None)):
+        raise CommandError(f"--estimator {path!r} is not an estimator class (a class with "
+                           f"fit) in {module_name!r}")
+    try:
+        return cls(**dict(params))
+    except TypeError as error:
+        raise CommandError(f"cannot make {path} with --param {dict(params)!r}: {error}") from None
+
+
+def _dimension(name: str, spec):
+    from .space import Categorical, Continuous, Integer
+
+    if isinstance(spec, list):
+        return Categorical(spec)
+    if not isinstance(spec, dict):
+        raise ValueError("expected a list of choices or an object with a 'type'; got "
+                         f"{spec!r}")
+    kind = spec.get("type")
+    if kind not in _DIMENSION_KEYS:
+        raise ValueError(f"'type' must be one of {sorted(_DIMENSION_KEYS)}; got {kind!r}")
+    required, optional = _DIMENSION_KEYS[kind]
+    keys = set(spec) - {"type"}
+    if required - keys:
+        raise ValueError(f"a {kind} needs {', '.join(sorted(required - keys))}")
+    if keys - required - optional:
+        unknown = ", ".join(sorted(keys - required - optional))
+        raise ValueError(f"unknown key(s) for a {kind}: {unknown}")
+    if kind == "categorical":
+        return Categorical(spec["choices"], weights=spec.get("weights"))
+    dimension = Integer if kind == "integer" else Continuous
+    return dimension(spec["low"], spec["high"], log=spec.get("log", False))
+
+
+def load_space(path: str, estimator=None) -> dict:
+    """The search space of a JSON or YAML space file (see :data:`SPACE_FORMAT`).
+
+    Parameters
+    ----------
+    path : str
+        The file; ``.yaml`` and ``.yml`` files are read as YAML, any other as JSON.
+    estimator : estimator or None, default=None
+        When given, every parameter name must be one of its parameters.
+
+    Returns
+    -------
+    space : dict
+        Parameter name -> :class:`~dasktrain.space.Integer`,
+        :class:`~dasktrain.space.Continuous` or :class:`~dasktrain.space.Categorical`.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+    ...     json.dump({"C": {"type": "continuous", "low": 0.1, "high": 10, "log": True},
+    ...                "kernel": ["rbf", "poly"]}, file)
+    >>> load_space(file.name)
+    {'C': Continuous(0.1, 10.0, log=True), 'kernel': Categorical(['rbf', 'poly'])}
+    """
+    import json
+
+    if not os.path.exists(path):
+        raise CommandError(f"the space file {path!r} does not exist")
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    if os.path.splitext(path)[1].lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise CommandError(f"reading the YAML space file {path!r} needs PyYAML: "
+                               "pip install pyyaml, or write the space as JSON") from None
+        try:
+            content = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise CommandError(f"bad space file {path!r}: not valid YAML: "
+                               f"{' '.join(str(error).split())}") from None
+    else:
+        try:
+            content = json.loads(text)
+        except ValueError as error:
+            raise CommandError(f"bad space file {path!r}: not valid JSON: {error}") from None
+    if not isinstance(content, dict) or not content:
+        raise CommandError(f"bad space file {path!r}: expected an object mapping parameter "
+                           f"names to choices or ranges, got {content!r}")
+    space = {}
+    for name, spec in content.items():
+        try:
+            space[str(name)] = _dimension(name, spec)
+        except (TypeError, ValueError) as error:
+            raise CommandError(f"bad space file {path!r}: parameter {name!r}: {error}") from None
+    if estimator is not None:
+        from .space import as_space
+
+        try:
+            as_space(space, estimator)
+        except (TypeError, ValueError) as error:
+            raise CommandError(f"bad space file {path!r}: {error}") from None
+    return space
+
+
+def _json_value(value):
+    """`value` as something json can write (numpy scalars as numbers, objects as repr)."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return repr(value)
+
+
+def _write_json(path: str, content: dict) -> None:
+    import json
+
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(content, file, indent=2, default=_json_value, allow_nan=True)
+        file.write("\n")
+
+
+def _add_data_arguments(parser) -> None:
+    """The options that `search` and `repeat` share: data, estimator, cluster, output."""
+    parser.add_argument("input", metavar="DATA",
+                        help="a .csv or .parquet file with one row per sample")
+    parser.add_argument("--target", required=True, metavar="COLUMN",
+                        help="the column to predict; every other column is a feature")
+    parser.add_argument("--estimator", required=True, metavar="IMPORT.PATH",
+                        help="the estimator class, e.g. sklearn.svm.SVC or "
+                             "sklearn.ensemble.RandomForestRegressor")
+    parser.add_argument("--param", action="append", type=parse_param, default=[],
+                        metavar="NAME=VALUE",
+                        help="a constructor parameter of the estimator; VALUE is read as JSON "
+                             "when it can be (10, 0.5, true, null, [1, 2]), else as text; "
+                             "repeat for several")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                             "(default: an embedded local cluster, closed at the end)")
+    parser.add_argument("--n-workers", type=positive_int, default=2, metavar="N",
+                        help="worker processes of the embedded local cluster (default: 2; "
+                             "ignored with --scheduler)")
+    parser.add_argument("--random-state", type=int, default=0, metavar="SEED",
+                        help="seed of every random choice; the same seed gives the same "
+                             "result (default: 0)")
+    parser.add_argument("--output", required=True, metavar="DIR",
+                        help="directory for the results, created if needed")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full traceback when the work fails")
+
+
+def _prepare(args, *, needs_space: bool):
+    """Read and check every input before any cluster starts: (X, y, estimator, space)."""
+    estimator = make_estimator(args.estimator, args.param)
+    space = load_space(args.space, estimator) if needs_space else None
+    X, y = split_target(read_table(args.input), args.target, args.input)
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise CommandError(f"--output {args.output!r} exists and is not a directory")
+    return X, y, estimator, space
+
+
+def _run_on_cluster(args, fit):
+    """Call ``fit(client, n_jobs)`` on the --scheduler cluster or an embedded local one."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    if not args.scheduler:
+        return fit(None, args.n_workers)
+    try:
+        client = _connect_to_scheduler(args.scheduler)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise CommandError(f"cannot connect to the scheduler at {args.scheduler!r}: "
+                           f"{error}") from None
+    try:
+        if not args.quiet and client.dashboard_link:
+            print(f"Dask dashboard: {client.dashboard_link}", flush=True)
+        return fit(client, None)
+    finally:
+        client.close()
+
+
+def _run_command(run, args) -> int:
+    """Run `run(args)`: a CommandError is one line on stderr and exit status 2, a failure
+    of the work itself (an estimator that cannot fit this data...) one line and status 1."""
+    try:
+        return run(args)
+    except CommandError as error:
+        print(f"dasktrain {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        if args.traceback:
+            raise
+        message = " ".join(str(error).split())
+        print(f"dasktrain {args.command}: failed: {type(error).__name__}: {message} "
+              "(--traceback shows where)", file=sys.stderr)
+        return 1
+
+
+# --- dasktrain search ---------------------------------------------------------------------
+
+SEARCH_DESCRIPTION = """\
+Search the hyper-parameters of an estimator with GeneticSearchCV on a CSV or
+Parquet file, on a Dask cluster (--scheduler) or on an embedded local cluster.
+
+Writes to --output:
+  cv_results.csv   one row per distinct candidate evaluated (with its generation)
+  summary.json     best parameters and score, the settings, the history per generation
+  model.joblib     the best estimator refitted on all the data (joblib.load it)
+
+""" + SPACE_FORMAT + """
+
+Example:
+  dasktrain search data.csv --target label --estimator sklearn.svm.SVC \\
+      --space space.json --generations 5 --population-size 12 --output results/"""
+
+
+def add_search_command(subparsers) -> argparse.ArgumentParser:
+    """Register ``dasktrain search``."""
+    parser = subparsers.add_parser(
+        "search", help="genetic hyper-parameter search on a CSV or Parquet file",
+        description=SEARCH_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_data_arguments(parser)
+    parser.add_argument("--space", required=True, metavar="FILE",
+                        help="the search space, a JSON or YAML file (format above)")
+    parser.add_argument("--generations", type=positive_int, default=10, metavar="N",
+                        help="generations after the initial population (default: 10)")
+    parser.add_argument("--population-size", type=positive_int, default=20, metavar="N",
+                        help="candidates per generation (default: 20)")
+    parser.add_argument("--cv", type=positive_int, default=5, metavar="K",
+                        help="cross-validation folds (default: 5)")
+    parser.add_argument("--scoring", metavar="NAME", default=None,
+                        help="a scikit-learn scorer name, e.g. accuracy, roc_auc, r2 "
+                             "(default: the estimator's score method)")
+    parser.add_argument("--strategy", choices=["generational", "steady_state"],
+                        default="generational",
+                        help="breed a whole generation at a time, or a child as each "
+                             "evaluation ends (default: generational)")
+    parser.add_argument("--max-time", type=float, default=None, metavar="SECONDS",
+                        help="stop the search after this many seconds (default: no limit)")
+    parser.set_defaults(run=lambda args: _run_command(run_search, args))
+    return parser
+
+
+def run_search(args) -> int:
+    """Run ``dasktrain search``; returns the exit code."""
+    import joblib
+    import pandas as pd
+
+    from .model_selection import GeneticSearchCV
+
+    started = time.perf_counter()
+    X, y, estimator, space = _prepare(args, needs_space=True)
+    print(f"dasktrain search: {type(estimator).__name__} on {args.input} ({X.shape[0]} rows, "
+          f"{X.shape[1]} features), {len(space)} parameters, "
+          f"{args.population_size} x {args.generations + 1} generations, {args.cv}-fold CV",
+          flush=True)
+
+    def fit(client, n_jobs):
+        search = GeneticSearchCV(
+            estimator, space, scoring=args.scoring, cv=args.cv,
+            population_size=args.population_size, generations=args.generations,
+            strategy=args.strategy, max_time=args.max_time, random_state=args.random_state,
+            use_dask=True, client=client, n_jobs=n_jobs, verbose=0 if args.quiet else 1)
+        return search.fit(X, y)
+
+    search = _run_on_cluster(args, fit)
+    os.makedirs(args.output, exist_ok=True)
+    results = pd.DataFrame({key: value for key, value in search.cv_results_.items()
+                            if key != "params"})
+    results.insert(0, "params", [json_text(params) for params in search.cv_results_["params"]])
+    results.to_csv(os.path.join(args.output, "cv_results.csv"), index=False)
+    joblib.dump(search.best_estimator_, os.path.join(args.output, "model.joblib"))
+    summary = {
+        "command": "search",
+        "input": os.path.abspath(args.input),
+        "target": args.target,
+        "estimator": args.estimator,
+        "estimator_params": dict(args.param),
+        "space": {name: repr(dimension) for name, dimension in space.items()},
+        "best_params": search.best_params_,
+        "best_score": search.best_score_,
+        "scoring": args.scoring,
+        "cv": args.cv,
+        "generations": args.generations,
+        "population_size": args.population_size,
+        "strategy": args.strategy,
+        "random_state": args.random_state,
+        "n_candidates": len(search.cv_results_["params"]),
+        "history": search.history_.to_dict(orient="records"),
+        "scheduler": args.scheduler or f"embedded local cluster ({args.n_workers} workers)",
+        "seconds": time.perf_counter() - started,
+    }
+    _write_json(os.path.join(args.output, "summary.json"), summary)
+    print(f"best score {search.best_score_:.4f} with {json_text(search.best_params_)}")
+    print(f"wrote cv_results.csv, summary.json and model.joblib to {args.output}")
+    return 0
+
+
+def json_text(value) -> str:
+    """`value` as one line of JSON (numpy scalars as numbers, other objects as their repr)."""
+    import json
+
+    return json.dumps(value, default=_json_value)
+
+
+# --- dasktrain repeat ---------------------------------------------------------------------
+
+REPEAT_DESCRIPTION = """\
+Fit an estimator several times with different seeds (RepeatedClassifier or
+RepeatedRegressor) on a CSV or Parquet file, on a Dask cluster (--scheduler) or
+on an embedded local cluster, and score every repeat on held-out rows.
+
+Writes to --output:
+  repeat_scores.csv  one row per repeat: its seed and its scores on the held-out rows
+  summary.json       mean, std and score = mean - std of each metric, and the settings
+  model.joblib       the fitted ensemble, which averages its members (joblib.load it)
+
+Example:
+  dasktrain repeat data.parquet --target price \\
+      --estimator sklearn.neural_network.MLPRegressor --param max_iter=500 \\
+      --n-repeats 8 --scoring r2 --output results/"""
+
+
+def add_repeat_command(subparsers) -> argparse.ArgumentParser:
+    """Register ``dasktrain repeat``."""
+    parser = subparsers.add_parser(
+        "repeat", help="repeated training with different seeds on a CSV or Parquet file",
+        description=REPEAT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_data_arguments(parser)
+    parser.add_argument("--n-repeats", type=positive_int, default=5, metavar="N",
+                        help="number of seeded clones (default: 5)")
+    parser.add_argument("--test-size", type=float, default=0.25, metavar="FRACTION",
+                        help="fraction of the rows held out to score the repeats, "
+                             "between 0 and 1 (default: 0.25)")
+    parser.add_argument("--scoring", metavar="NAME", action="append", default=None,
+                        help="a scikit-learn scorer name; repeat for several (default: "
+                             "accuracy and roc_auc for a classifier, r2 and "
+                             "neg_mean_squared_error for a regressor)")
+    parser.set_defaults(run=lambda args: _run_command(run_repeat, args))
+    return parser
+
+
+def run_repeat(args) -> int:
+    """Run ``dasktrain repeat``; returns the exit code."""
+    import joblib
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import train_test_split
+
+    from .ensemble import RepeatedClassifier, RepeatedRegressor
+    from .metrics import evaluate
+
+    started = time.perf_counter()
+    if not 0 < args.test_size < 1:
+        raise CommandError(f"--test-size must be between 0 and 1, got {args.test_size}")
+    X, y, estimator, _ = _prepare(args, needs_space=False)
+    classifier = is_classifier(estimator)
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=args.test_size, random_state=args.random_state,
+            stratify=y if classifier else None)
+    except ValueError as error:
+        raise CommandError(f"cannot hold out {args.test_size} of the rows of "
+                           f"{args.input!r}: {error}") from None
+    kind = RepeatedClassifier if classifier else RepeatedRegressor
+    print(f"dasktrain repeat: {args.n_repeats} x {type(estimator).__name__} on {args.input} "
+          f"({len(X_train)} training and {len(X_test)} held-out rows)", flush=True)
+
+    def fit(client, n_jobs):
+        model = kind(estimator, n_repeats=args.n_repeats, random_state=args.random_state,
+                     use_dask=True, client=client, n_jobs=n_jobs,
+                     verbose=0 if args.quiet else 1)
+        return model.fit(X_train, y_train)
+
+    model = _run_on_cluster(args, fit)
+    name = args.estimator.rpartition(".")[2]
+    try:
+        report = evaluate({name: model}, X_test, y_test, metrics=args.scoring)
+    except (TypeError, ValueError) as error:
+        raise CommandError(f"cannot score with --scoring {args.scoring}: {error}") from None
+    scores = report.scores.pivot(index="member", columns="metric", values="value")
+    scores = scores[list(report.greater_is_better)].rename_axis(columns=None)
+    scores.insert(0, "seed", [model.seeds_[member] for member in scores.index])
+    os.makedirs(args.output, exist_ok=True)
+    scores.rename_axis("repeat").to_csv(os.path.join(args.output, "repeat_scores.csv"))
+    joblib.dump(model, os.path.join(args.output, "model.joblib"))
+    summary = {
+        "command": "repeat",
+        "input": os.path.abspath(args.input),
+        "target": args.target,
+        "estimator": args.estimator,
+        "estimator_params": dict(args.param),
+        "ensemble": kind.__name__,
+        "n_repeats": args.n_repeats,
+        "seeds": list(model.seeds_),
+        "test_size": args.test_size,
+        "random_state": args.random_state,
+        "metrics": {metric: {stat: float(report.frame.loc[name, (metric, stat)])
+                             for stat in ("mean", "std", "score")}
+                    for metric in report.greater_is_better},
+        "scheduler": args.scheduler or f"embedded local cluster ({args.n_workers} workers)",
+        "seconds": time.perf_counter() - started,
+    }
+    _write_json(os.path.join(args.output, "summary.json"), summary)
+    print()
+    print(report)
+    print(f"wrote repeat_scores.csv, summary.json and model.joblib to {args.output}")
+    return 0
+
+
 #: The functions that register the sub-commands, in the order ``--help`` lists them.
-SUBCOMMANDS = [add_demo_command]
+SUBCOMMANDS = [add_demo_command, add_search_command, add_repeat_command]
 
 
 def build_parser() -> argparse.ArgumentParser:
