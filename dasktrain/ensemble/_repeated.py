@@ -98,20 +98,22 @@ class _BaseRepeated(ParallelEstimatorMixin, BaseEstimator):
         members: list = [None] * self.n_repeats
         bar = None
         with self._execution_backend() as backend:
-            X_future, y_future = backend.scatter(X), backend.scatter(y)
-            futures = [backend.submit(fit_member, self.estimator, seed, X_future, y_future)
-                       for seed in self.seeds_]
-            index_of = {id(future): index for index, future in enumerate(futures)}
             if self.verbose:
                 if backend.dashboard_link:
                     print(f"{type(self).__name__}: Dask dashboard at {backend.dashboard_link}",
                           file=sys.stderr)
                 bar = _progress_bar(self.n_repeats, f"{type(self).__name__} ({backend.name})")
+            X_future, y_future = backend.scatter(X), backend.scatter(y)
+            futures = []
             try:
+                for seed in self.seeds_:
+                    future = backend.submit(fit_member, self.estimator, seed, X_future, y_future)
+                    if bar is not None:  # counts each fit as it ends (inline ones too)
+                        future.add_done_callback(lambda _: bar.update(1))
+                    futures.append(future)
+                index_of = {id(future): index for index, future in enumerate(futures)}
                 for future in backend.as_completed(futures):
                     members[index_of[id(future)]] = future.result()
-                    if bar is not None:
-                        bar.update(1)
             except BaseException:
                 backend.cancel(futures)
                 raise
