@@ -15,6 +15,9 @@ from dask.base import tokenize
 from . import _base
 from ._base import Backend, TaskKilledError, WorkersLostError
 
+#: How many times a task dropped by Dask because its inputs were lost is submitted again.
+ALLOWED_REMAKES = 3
+
 
 def _task_killed(exc: BaseException, key) -> TaskKilledError:
     return TaskKilledError(
@@ -33,11 +36,18 @@ class WatchedFuture(distributed.Future):
     heartbeat in between, so they raise
     :class:`~dasktrain._execution.WorkersLostError` when every worker is gone,
     instead of waiting forever; a task lost with its workers too many times
-    raises :class:`~dasktrain._execution.TaskKilledError` naming it. On a
+    raises :class:`~dasktrain._execution.TaskKilledError` naming it. A task
+    that Dask dropped because data it needed was lost with a worker (scattered
+    data lives on one worker) is submitted again, with that data sent again,
+    by its backend, and this future then gives the new task's result. On a
     worker (unpickled), it is a plain :class:`distributed.Future`.
     """
 
-    _dasktrain_heartbeat = None
+    _dasktrain_backend = None
+    _dasktrain_spec = None  # how to make it again: ("data", data, broadcast, token) or a task
+    _dasktrain_replacement = None  # the future made again after its inputs were lost
+    _dasktrain_cancelled = False  # cancelled on purpose (cancel, close): never made again
+    _dasktrain_remade = 0
 
     def _wait_done(self, timeout) -> None:
         if self.done():
@@ -53,11 +63,28 @@ class WatchedFuture(distributed.Future):
                 return
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"task {self.key!r} did not finish within {timeout} seconds")
-            if self._dasktrain_heartbeat is not None:
-                self._dasktrain_heartbeat()
+            if self._dasktrain_backend is not None:
+                self._dasktrain_backend.check_workers()
+
+    def _is_lost(self) -> bool:
+        """Dropped by Dask (its inputs were lost), not cancelled by dasktrain."""
+        return (self.status in ("cancelled", "lost") and not self._dasktrain_cancelled
+                and self._dasktrain_spec is not None and self._dasktrain_backend is not None)
+
+    def _current(self):
+        """This future, or the one that replaced it (made again if it was lost)."""
+        future = self
+        while future._dasktrain_replacement is not None:
+            future = future._dasktrain_replacement
+        if future._is_lost():
+            future = self._dasktrain_backend._remake(future)
+        return future
 
     def result(self, timeout=None):
         self._wait_done(timeout)
+        current = self._current()
+        if current is not self:
+            return current.result(timeout)
         try:
             return super().result()
         except distributed.KilledWorker as exc:
@@ -65,10 +92,30 @@ class WatchedFuture(distributed.Future):
 
     def exception(self, timeout=None, **kwargs):
         self._wait_done(timeout)
+        current = self._current()
+        if current is not self:
+            return current.exception(timeout, **kwargs)
         exc = super().exception(**kwargs)
         if isinstance(exc, distributed.KilledWorker):
             return _task_killed(exc, self.key)
         return exc
+
+
+def _map_futures(obj, replace):
+    """`obj` with every future inside lists, tuples and dicts passed through `replace`."""
+    if isinstance(obj, distributed.Future):
+        return replace(obj)
+    if isinstance(obj, list):
+        return [_map_futures(item, replace) for item in obj]
+    if isinstance(obj, tuple):
+        return tuple(_map_futures(item, replace) for item in obj)
+    if isinstance(obj, dict):
+        return {name: _map_futures(item, replace) for name, item in obj.items()}
+    return obj
+
+
+def _current_future(future):
+    return future._current() if isinstance(future, WatchedFuture) else future
 
 
 def check_client(client, owner: str = "estimator") -> None:
@@ -160,14 +207,56 @@ class DaskBackend(Backend):
         self._keyed: dict[str, distributed.Future] = {}
         # every future this backend made, by key, as long as someone holds it: cancelled on close
         self._live: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self._remake_lock = threading.RLock()
+        self._remade_any = False
 
-    def _watch(self, future):
+    def _watch(self, future, spec=None, remember: bool = True):
         """Make `future` a WatchedFuture of this backend, remembered until close."""
         if isinstance(future, distributed.Future):
             future.__class__ = WatchedFuture
-            future._dasktrain_heartbeat = self.check_workers
-            self._live[future.key] = future
+            future._dasktrain_backend = self
+            future._dasktrain_spec = spec
+            if remember:
+                self._live[future.key] = future
         return future
+
+    def _inputs(self, args, kwargs):
+        """Arguments whose futures are replaced by the ones made again, if any were."""
+        if not self._remade_any:
+            return args, kwargs
+        return _map_futures(args, _current_future), _map_futures(kwargs, _current_future)
+
+    def _remake(self, lost: WatchedFuture) -> WatchedFuture:
+        """Submit again a task (or send again data) that Dask dropped with a lost worker."""
+        with self._remake_lock:
+            if lost._dasktrain_replacement is not None:
+                return lost._current()
+            if lost._dasktrain_remade >= ALLOWED_REMAKES:
+                raise TaskKilledError(
+                    f"Task {lost.key!r} was dropped by Dask {lost._dasktrain_remade + 1} times "
+                    "because data it needed was lost with a worker; giving up.", key=lost.key)
+            self._remade_any = True
+            spec = lost._dasktrain_spec
+            if spec[0] == "data":
+                _, data, broadcast, token = spec
+                new = self.client.scatter([data], broadcast=broadcast, hash=False)[0]
+                new = self._watch(new, spec)
+                if token is not None and self._scattered.get(token) is lost:
+                    self._scattered[token] = new
+            else:
+                _, fn, args, kwargs, full_key = spec
+                args, kwargs = self._inputs(args, kwargs)
+                if full_key is None:
+                    new = self.client.submit(fn, *args, pure=False, **kwargs)
+                else:
+                    new_key = f"{full_key}-again{lost._dasktrain_remade + 1}"
+                    new = self.client.submit(fn, *args, key=new_key, **kwargs)
+                new = self._watch(new, ("task", fn, args, kwargs, full_key))
+                if full_key is not None and self._keyed.get(full_key) is lost:
+                    self._keyed[full_key] = new
+            new._dasktrain_remade = lost._dasktrain_remade + 1
+            lost._dasktrain_replacement = new
+            return new
 
     def check_workers(self) -> None:
         """Raise WorkersLostError when no worker (or no scheduler) has been there for
@@ -221,19 +310,23 @@ class DaskBackend(Backend):
         token = tokenize(data) if cache else None
         if token is not None and token in self._scattered:
             return self._scattered[token]
-        future = self._watch(self.client.scatter([data], broadcast=broadcast, hash=False)[0])
+        future = self.client.scatter([data], broadcast=broadcast, hash=False)[0]
+        future = self._watch(future, ("data", data, broadcast, token))
         if token is not None:
             self._scattered[token] = future
         return future
 
     def submit(self, fn, *args, key: str | None = None, **kwargs):
+        args, kwargs = self._inputs(args, kwargs)
         if key is None:
-            return self._watch(self.client.submit(fn, *args, pure=False, **kwargs))
+            future = self.client.submit(fn, *args, pure=False, **kwargs)
+            return self._watch(future, ("task", fn, args, kwargs, None))
         full_key = f"{key}-{self._session}"
         future = self._keyed.get(full_key)
         if future is None:
+            future = self.client.submit(fn, *args, key=full_key, **kwargs)
             future = self._keyed[full_key] = self._watch(
-                self.client.submit(fn, *args, key=full_key, **kwargs))
+                future, ("task", fn, args, kwargs, full_key))
         return future
 
     def map(self, fn, *iterables, keys=None, **kwargs) -> list:
@@ -242,15 +335,25 @@ class DaskBackend(Backend):
             return []
         if keys is not None:
             return super().map(fn, *iterables, keys=keys, **kwargs)
-        return [self._watch(future)
-                for future in self.client.map(fn, *iterables, pure=False, **kwargs)]
+        if self._remade_any:
+            iterables = [[_map_futures(item, _current_future) for item in items]
+                         for items in iterables]
+            kwargs = _map_futures(kwargs, _current_future)
+        futures = self.client.map(fn, *iterables, pure=False, **kwargs)
+        return [self._watch(future, ("task", fn, args, kwargs, None))
+                for future, args in zip(futures, zip(*iterables))]
 
     def gather(self, futures) -> list:
         futures = list(futures)
-        waiting = self.as_completed([future for future in futures if not future.done()])
-        for future in waiting:  # waits with heartbeats; stops at the first error
-            if future.status == "error":
+        while True:
+            waiting = self.as_completed([future for future in futures if not future.done()])
+            for future in waiting:  # waits with heartbeats; stops at the first error
+                if future.status == "error":
+                    break
+            current = [_current_future(future) for future in futures]
+            if all(new is old for new, old in zip(current, futures)):
                 break
+            futures = current  # some were made again: wait for those
         try:
             return self.client.gather(futures)
         except distributed.KilledWorker as exc:
@@ -270,6 +373,8 @@ class DaskBackend(Backend):
                 processing = self.client.processing()
                 stuck = [worker for worker, running in processing.items()
                          if keys.intersection(running)]
+        for future in futures:
+            future._dasktrain_cancelled = True
         self.client.cancel(futures)
         for worker in stuck:
             self.recycle(worker)
@@ -295,6 +400,12 @@ class DaskBackend(Backend):
 
     def release(self, futures) -> None:
         """Forget `futures` so that the cluster can drop their results."""
+        chained = []
+        for future in futures:
+            while future is not None:  # with the futures made again in their place
+                chained.append(future)
+                future = getattr(future, "_dasktrain_replacement", None)
+        futures = chained
         ids = {future.key for future in futures}
         for store in (self._keyed, self._scattered):
             for name in [name for name, future in store.items() if future.key in ids]:
@@ -307,11 +418,8 @@ class DaskBackend(Backend):
         if hasattr(delayed_blocks, "ravel"):
             delayed_blocks = delayed_blocks.ravel().tolist()
         # not remembered for close: a persisted collection's blocks belong to the user
-        futures = self.client.compute(list(delayed_blocks))
-        for future in futures:
-            future.__class__ = WatchedFuture
-            future._dasktrain_heartbeat = self.check_workers
-        return futures
+        return [self._watch(future, remember=False)
+                for future in self.client.compute(list(delayed_blocks))]
 
     def close(self) -> None:
         """Cancel every task of this backend still held, release scattered data, and
@@ -324,6 +432,8 @@ class DaskBackend(Backend):
             self._live = weakref.WeakValueDictionary()
             self._scattered.clear()
             self._keyed.clear()
+            for future in live:
+                future._dasktrain_cancelled = True
             if live and self.client.status == "running":
                 try:
                     self.client.cancel(live)

@@ -1,0 +1,491 @@
+"""Faults on real clusters: killed workers, lost clusters, stuck tasks, leftovers, a soak.
+
+The clusters here are ``dask scheduler`` / ``dask worker --nanny`` processes started by
+:class:`ProcessCluster` for one test (tests that kill workers never share a cluster), and
+joblib's loky processes for the local backend. Every test is bounded by a timeout marker.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from _cluster import ProcessCluster
+
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.tree import DecisionTreeClassifier
+
+from dasktrain import GeneticSearchCV, RepeatedClassifier, StackingEnsemble
+from dasktrain._execution import (TaskKilledError, WorkersLostError, execution_backend,
+                                  worker_identity)
+from dasktrain._execution._local import LocalBackend
+from dasktrain.space import Categorical, Continuous
+
+pytestmark = pytest.mark.cluster
+
+
+# --- tasks (module level: the workers import this module) -------------------------------------
+
+def slow_square(x, delay=0.3):
+    time.sleep(delay)
+    return x * x
+
+
+def where_and_square(x, delay=0.3):
+    time.sleep(delay)
+    return x * x, worker_identity()
+
+
+def kill_own_process():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def leave_thread_stuck_in_native_code(seconds=60):
+    """Start a thread stuck in a C call (ignores Python interrupts), return where it is."""
+    libc = ctypes.CDLL(None)
+    threading.Thread(target=libc.sleep, args=(seconds,), daemon=True).start()
+    time.sleep(0.1)
+    return worker_identity(), os.getpid()
+
+
+def stuck_in_native_code_holding_the_gil(seconds=60):
+    """The whole process is stuck: PyDLL keeps the GIL during the C call."""
+    ctypes.PyDLL(None).sleep(seconds)
+    return "woke up"
+
+
+def pid_of_this_process(_=None):
+    return os.getpid()
+
+
+class FaultyClassifier(ClassifierMixin, BaseEstimator):
+    """A seeded SGD classifier whose fit can be slow, raise, hang, get stuck or eat memory."""
+
+    def __init__(self, alpha=1e-4, behaviour="ok", delay=0.0, random_state=None):
+        self.alpha = alpha
+        self.behaviour = behaviour
+        self.delay = delay
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        time.sleep(self.delay)
+        if self.behaviour == "raise":
+            raise ArithmeticError(f"this candidate always fails (alpha={self.alpha})")
+        if self.behaviour == "hang":
+            time.sleep(60)
+        if self.behaviour == "native":  # a C call: Python cannot interrupt it
+            ctypes.CDLL(None).sleep(60)
+        if self.behaviour == "memory":  # far more than the worker's memory limit
+            hoard = [np.ones(2**24) for _ in range(200)]  # 128 MiB each, touched
+            del hoard
+        self.model_ = SGDClassifier(loss="log_loss", alpha=self.alpha, max_iter=20, tol=None,
+                                    random_state=self.random_state).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+
+def small_data():
+    return make_classification(n_samples=120, n_features=6, n_informative=4, random_state=0)
+
+
+class BusyWorkerKiller(threading.Thread):
+    """Kills one worker process that is running a task, as soon as tasks run."""
+
+    def __init__(self, cluster, client):
+        super().__init__(daemon=True)
+        self.cluster, self.client, self.killed_pid = cluster, client, None
+
+    def run(self):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            busy = [address for address, keys in self.client.processing().items() if keys]
+            if busy:
+                time.sleep(0.2)  # in the middle of the task
+                self.killed_pid = self.cluster.kill_worker_process(busy[0])
+                return
+            time.sleep(0.02)
+
+
+def same_results(first, second):
+    """cv_results_ of two searches hold the same candidates, generations and scores."""
+    assert list(first["params"]) == list(second["params"])
+    np.testing.assert_array_equal(first["generation"], second["generation"])
+    np.testing.assert_allclose(first["mean_test_score"], second["mean_test_score"])
+    np.testing.assert_array_equal(first["status"], second["status"])
+
+
+def scheduler_has(dask_scheduler, keys):
+    return [key for key in keys if key in dask_scheduler.tasks]
+
+
+def scheduler_task_count(dask_scheduler):
+    return len(dask_scheduler.tasks)
+
+
+def wait_until(predicate, timeout=15.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (dead, not yet reaped by its parent) is not alive
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# --- workers killed -------------------------------------------------------------------------
+
+def weighted_square(x, data, delay=0.3):
+    time.sleep(delay)
+    return x * x * int(data.sum())
+
+
+@pytest.mark.timeout(90)
+def test_tasks_survive_a_killed_worker_even_the_one_holding_scattered_data():
+    with ProcessCluster(n_workers=2) as cluster:
+        client = cluster.client()
+        with execution_backend(use_dask=True, client=client) as backend:
+            data = backend.scatter(np.ones(10))
+            holder = next(iter(client.who_has([data])[data.key]))
+            futures = backend.map(weighted_square, range(10), [data] * 10)
+            keyed = [backend.submit(weighted_square, x, data, key=f"keyed-{x}") for x in range(4)]
+            ac = backend.as_completed(futures)
+            first = ac.next(timeout=30)
+            killed_pid = cluster.kill_worker_process(holder)  # data lost, its dependents too
+            assert backend.gather(futures) == [10 * x * x for x in range(10)]
+            assert [future.result() for future in keyed] == [10 * x * x for x in range(4)]
+            assert first.result() in {10 * x * x for x in range(10)}
+            assert killed_pid not in cluster.worker_pids().values()
+            # data lost before its tasks are even submitted: it is sent again, once
+            client.wait_for_workers(2, timeout=60)
+            lost = backend.scatter(np.full(10, 2.0))
+            cluster.kill_worker_process(next(iter(client.who_has([lost])[lost.key])))
+            assert wait_until(lambda: lost.status != "finished", 30)
+            later = backend.map(weighted_square, range(3), [lost] * 3, [0.0] * 3)
+            assert backend.gather(later) == [0, 20, 80]
+            assert backend.scatter(np.full(10, 2.0)) is not lost
+
+
+@pytest.mark.timeout(90)
+def test_every_worker_gone_fails_clearly_within_the_timeout():
+    with ProcessCluster(n_workers=1, nanny=False) as cluster:
+        client = cluster.client()
+        cluster.kill_worker_process()
+        assert wait_until(lambda: not client.scheduler_info()["workers"])
+        waits = {
+            "result": lambda backend, f: f.result(),
+            "gather": lambda backend, f: backend.gather([f]),
+            "as_completed": lambda backend, f: backend.as_completed([f]).next(),
+        }
+        for name, wait in waits.items():
+            with execution_backend(use_dask=True, client=client, worker_timeout=1.0) as backend:
+                future = backend.submit(slow_square, 3)
+                start = time.monotonic()
+                with pytest.raises(WorkersLostError, match="no worker for .*worker_timeout=1"):
+                    wait(backend, future)
+                assert time.monotonic() - start < 15, name
+        # the waiting raised; the user's client is left running
+        assert client.status == "running"
+
+
+@pytest.mark.timeout(90)
+def test_a_task_that_kills_every_worker_is_named_in_a_clear_error(monkeypatch):
+    # the scheduler inherits this: one retry instead of three keeps the test short
+    monkeypatch.setenv("DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "1")
+    with ProcessCluster(n_workers=2) as cluster:
+        client = cluster.client()
+        with execution_backend(use_dask=True, client=client) as backend:
+            doomed = backend.submit(kill_own_process, key="doomed-task")
+            with pytest.raises(TaskKilledError, match="doomed-task.*allowed-failures"):
+                doomed.result()
+            assert isinstance(doomed.exception(), TaskKilledError)
+            finished = backend.submit(slow_square, 2, 0.0)
+            assert finished.result() == 4
+            doomed_again = backend.submit(kill_own_process)
+            with pytest.raises(TaskKilledError, match="kill_own_process"):
+                backend.gather([finished, doomed_again])
+            # the cluster still works afterwards (the nannies restarted the workers)
+            assert backend.gather(backend.map(slow_square, [1, 2], delay=0.0)) == [1, 4]
+
+
+@pytest.mark.timeout(180)
+def test_generational_search_survives_a_killed_worker_with_the_same_results():
+    X, y = small_data()
+    space = {"alpha": Continuous(1e-5, 1e-1, log=True)}
+    options = dict(population_size=4, generations=2, cv=2, random_state=0)
+    undisturbed = GeneticSearchCV(FaultyClassifier(), space, **options).fit(X, y)
+    with ProcessCluster(n_workers=2) as cluster:
+        client = cluster.client()
+        killer = BusyWorkerKiller(cluster, client)
+        killer.start()
+        search = GeneticSearchCV(FaultyClassifier(delay=0.5), space, use_dask=True,
+                                 client=client, **options)
+        search.fit(X, y)
+        killer.join()
+        assert killer.killed_pid is not None
+        assert killer.killed_pid not in cluster.worker_pids().values()
+    same_results(search.cv_results_, undisturbed.cv_results_)
+    assert search.best_params_ == undisturbed.best_params_
+
+
+@pytest.mark.timeout(180)
+def test_repeated_and_stacking_fits_survive_a_killed_worker():
+    X, y = small_data()
+    repeated = dict(estimator=FaultyClassifier(delay=0.4), n_repeats=4, random_state=0)
+    stacking = dict(estimators=[("sgd", FaultyClassifier(delay=0.4, random_state=0)),
+                                ("tree", DecisionTreeClassifier(random_state=0))],
+                    final_estimator=LogisticRegression(), cv=3)
+    expected = {
+        "repeated": RepeatedClassifier(**repeated).fit(X, y).predict_proba(X),
+        "stacking": StackingEnsemble(**stacking).fit(X, y).predict_proba(X),
+    }
+    with ProcessCluster(n_workers=2) as cluster:
+        client = cluster.client()
+        for name, model in [("repeated", RepeatedClassifier(**repeated)),
+                            ("stacking", StackingEnsemble(**stacking))]:
+            killer = BusyWorkerKiller(cluster, client)
+            killer.start()
+            model.set_params(use_dask=True, client=client).fit(X, y)
+            killer.join()
+            assert killer.killed_pid is not None, name
+            np.testing.assert_allclose(model.predict_proba(X), expected[name], err_msg=name)
+            client.wait_for_workers(2, timeout=60)
+
+
+# --- candidates that fail, hang, get stuck or eat memory ---------------------------------------
+
+FAULTS = ["ok", "raise", "hang", "native"]
+
+
+def check_fault_records(search, bound_seconds, elapsed):
+    results = search.cv_results_
+    by_behaviour = {params["behaviour"]: index for index, params in enumerate(results["params"])}
+    assert set(by_behaviour) == set(FAULTS)
+    status = {name: results["status"][index] for name, index in by_behaviour.items()}
+    error = {name: results["error"][index] for name, index in by_behaviour.items()}
+    assert status == {"ok": "ok", "raise": "error", "hang": "timeout", "native": "timeout"}
+    assert "ArithmeticError" in error["raise"] and "always fails" in error["raise"]
+    assert "timed out" in error["hang"] and "timed out" in error["native"]
+    scores = results["mean_test_score"]
+    assert np.isfinite(scores[by_behaviour["ok"]])
+    assert all(np.isnan(scores[by_behaviour[name]]) for name in ("raise", "hang", "native"))
+    assert search.best_params_ == {"behaviour": "ok"}
+    assert elapsed < bound_seconds  # the stuck candidates (60 s each) were not waited for
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("where", ["local", "local-isolated", "dask-processes"])
+def test_failing_hanging_and_stuck_candidates_are_recorded(where, request):
+    X, y = small_data()
+    backend = {"local": {}, "local-isolated": {"n_jobs": 2}}.get(where)
+    if backend is None:
+        backend = {"use_dask": True, "client": request.getfixturevalue("process_client")}
+    search = GeneticSearchCV(FaultyClassifier(), {"behaviour": Categorical(FAULTS)},
+                             population_size=4, generations=0, cv=2, eval_timeout=1.0,
+                             random_state=0, **backend)
+    start = time.monotonic()
+    with pytest.warns(UserWarning, match="failed or timed out"):
+        search.fit(X, y)
+    check_fault_records(search, 40, time.monotonic() - start)
+
+
+def test_error_score_raise_raises_the_original_exception():
+    X, y = small_data()
+    search = GeneticSearchCV(FaultyClassifier(), {"behaviour": Categorical(["ok", "raise"])},
+                             population_size=2, generations=0, cv=2, error_score="raise",
+                             random_state=0)
+    with pytest.raises(ArithmeticError, match="always fails"):
+        search.fit(X, y)
+
+
+@pytest.mark.timeout(180)
+def test_candidate_using_too_much_memory_is_recorded_and_the_search_goes_on():
+    X, y = small_data()
+    with ProcessCluster(n_workers=2, memory_limit="600MiB") as cluster:
+        client = cluster.client()
+        search = GeneticSearchCV(FaultyClassifier(), {"behaviour": Categorical(["ok", "memory"])},
+                                 population_size=2, generations=0, cv=2, random_state=0,
+                                 use_dask=True, client=client)
+        with pytest.warns(UserWarning, match="failed or timed out"):
+            search.fit(X, y)
+        client.wait_for_workers(2, timeout=60)
+    results = search.cv_results_
+    index = [params["behaviour"] for params in results["params"]].index("memory")
+    assert results["status"][index] == "error"
+    assert "TaskKilledError" in results["error"][index]
+    assert np.isnan(results["mean_test_score"][index])
+    assert search.best_params_ == {"behaviour": "ok"}
+
+
+# --- stuck tasks: recycling a worker process ---------------------------------------------------
+
+@pytest.mark.timeout(120)
+def test_dask_worker_with_a_thread_stuck_in_native_code_is_recycled():
+    with ProcessCluster(n_workers=2) as cluster:
+        client = cluster.client()
+        with execution_backend(use_dask=True, client=client) as backend:
+            address, stuck_pid = backend.submit(leave_thread_stuck_in_native_code).result()
+            assert address in cluster.worker_pids()
+            # another task is running on the cluster while the worker is recycled
+            others = backend.map(slow_square, range(4), delay=0.5)
+            assert backend.recycle(address)
+            assert wait_until(lambda: not process_alive(stuck_pid))
+            assert backend.gather(others) == [0, 1, 4, 9]
+            assert not backend.recycle("tcp://127.0.0.1:1")  # not a worker: nothing done
+            assert not backend.recycle(os.getpid())
+        assert stuck_pid not in cluster.worker_pids().values()
+
+
+@pytest.mark.timeout(120)
+def test_dask_task_frozen_in_native_code_is_stopped_by_force_cancel():
+    with ProcessCluster(n_workers=2) as cluster:
+        client = cluster.client()
+        pids_before = set(cluster.worker_pids().values())
+        with execution_backend(use_dask=True, client=client) as backend:
+            frozen = backend.submit(stuck_in_native_code_holding_the_gil)
+            assert wait_until(lambda: any(client.processing().values()))
+            time.sleep(0.3)
+            start = time.monotonic()
+            backend.cancel([frozen], force=True)
+            assert frozen.cancelled()
+            assert time.monotonic() - start < 40
+            assert wait_until(lambda: len(client.scheduler_info()["workers"]) == 2, 30)
+            # both workers serve tasks again, and one of them is a new process
+            assert backend.gather(backend.map(slow_square, range(4), delay=0.2)) == [0, 1, 4, 9]
+        assert set(cluster.worker_pids().values()) != pids_before
+
+
+@pytest.mark.timeout(60)
+def test_local_pool_process_stuck_in_native_code_is_recycled():
+    with LocalBackend(n_jobs=2) as backend:
+        _, stuck_pid = backend.submit(leave_thread_stuck_in_native_code).result()
+        others = backend.map(where_and_square, range(4), [0.5] * 4)
+        time.sleep(0.2)  # they are running when the pool loses a process
+        assert backend.recycle(stuck_pid)
+        assert wait_until(lambda: not process_alive(stuck_pid))
+        results = backend.gather(others)  # run again in the new pool
+        assert [square for square, _ in results] == [0, 1, 4, 9]
+        assert stuck_pid not in {pid for _, pid in results}
+        assert not backend.recycle(os.getpid())  # never this process
+
+
+@pytest.mark.timeout(60)
+def test_isolated_single_job_stops_a_frozen_task_without_stopping_this_process():
+    with LocalBackend(n_jobs=1, isolate=True) as backend:
+        pid = backend.submit(pid_of_this_process).result()
+        assert pid != os.getpid()
+        frozen = backend.submit(stuck_in_native_code_holding_the_gil)
+        time.sleep(0.5)
+        start = time.monotonic()
+        backend.cancel([frozen], force=True)
+        assert frozen.cancelled()
+        assert time.monotonic() - start < 15
+        assert wait_until(lambda: not process_alive(pid))
+        assert backend.submit(slow_square, 5, 0.0).result(timeout=30) == 25
+
+
+@pytest.mark.timeout(60)
+def test_local_task_whose_process_always_dies_gives_a_clear_error():
+    with LocalBackend(n_jobs=2) as backend:
+        doomed = backend.submit(kill_own_process)
+        with pytest.raises(TaskKilledError, match="kill_own_process.*lost 4 times"):
+            doomed.result(timeout=50)
+        assert backend.submit(slow_square, 3, 0.0).result(timeout=30) == 9
+
+
+# --- nothing left behind ----------------------------------------------------------------------
+
+class FitFailed(Exception):
+    pass
+
+
+@pytest.mark.timeout(60)
+def test_nothing_of_a_failed_fit_stays_on_the_scheduler(process_client):
+    keys = []
+    with pytest.raises(FitFailed) as excinfo:
+        with execution_backend(use_dask=True, client=process_client) as backend:
+            data = backend.scatter(np.arange(50_000.0))
+            keyed = backend.submit(np.sum, data, key="sum-of-data")
+            mapped = backend.map(slow_square, range(6), delay=1.0)
+            keys = [data.key, keyed.key, *[future.key for future in mapped]]
+            assert keyed.result() == np.arange(50_000.0).sum()
+            # the fit fails while tasks run; the traceback keeps every future referenced
+            raise FitFailed(data, keyed, mapped)
+    assert excinfo.value.args[1].key in keys
+    assert wait_until(lambda: not process_client.run_on_scheduler(scheduler_has, keys=keys))
+    assert not set(keys) & set(process_client.who_has())
+
+
+@pytest.mark.timeout(60)
+def test_temporary_cluster_is_closed_when_the_fit_fails():
+    with pytest.raises(FitFailed):
+        with execution_backend(use_dask=True, n_jobs=1) as backend:
+            client, cluster = backend.client, backend._cluster
+            assert backend.submit(slow_square, 2, 0.0).result() == 4
+            raise FitFailed
+    assert client.status == "closed"
+    assert cluster.status.name == "closed"
+    backend.close()  # closing again does nothing
+
+
+# --- soak --------------------------------------------------------------------------------------
+
+def cheap_task(x):
+    return x + 1
+
+
+def resident_bytes():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.timeout(300)
+def test_soak_bounded_in_flight_queue_keeps_memory_and_futures_bounded(process_client):
+    n_tasks, in_flight = 5000, 32
+    tasks_before = process_client.run_on_scheduler(scheduler_task_count)
+    futures_before = len(process_client.futures)
+    with execution_backend(use_dask=True, client=process_client) as backend:
+        submitted = in_flight
+        ac = backend.as_completed(backend.map(cheap_task, range(in_flight)))
+        total, done, most_held = 0, 0, 0
+        for future in ac:
+            total += future.result()
+            done += 1
+            if done == 1000:
+                baseline = resident_bytes()
+            if submitted < n_tasks:
+                ac.add(backend.submit(cheap_task, submitted))
+                submitted += 1
+            del future
+            if done % 500 == 0:
+                most_held = max(most_held, len(process_client.futures) - futures_before)
+        grown = resident_bytes() - baseline
+    assert done == n_tasks and total == sum(range(1, n_tasks + 1))
+    assert most_held <= in_flight + 1  # futures are dropped as soon as their result is read
+    assert grown < 64 * 2**20  # resident memory of this process, over 4,000 tasks
+    assert wait_until(lambda: len(process_client.futures) <= futures_before)
+    assert wait_until(
+        lambda: process_client.run_on_scheduler(scheduler_task_count) <= tasks_before)
