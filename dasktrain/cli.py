@@ -604,7 +604,8 @@ def run_repeat(args) -> int:
     scores.insert(0, "seed", [model.seeds_[member] for member in scores.index])
     os.makedirs(args.output, exist_ok=True)
     scores.rename_axis("repeat").to_csv(os.path.join(args.output, "repeat_scores.csv"))
-    joblib.dump(model, os.path.join(args.output, "model.joblib"))
+    # The Client of --scheduler is closed: the saved ensemble runs without one.
+    joblib.dump(model.set_params(client=None), os.path.join(args.output, "model.joblib"))
     summary = {
         "command": "repeat",
         "input": os.path.abspath(args.input),
