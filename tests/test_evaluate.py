@@ -1,4 +1,4 @@
-"""The evaluator: keyed fit/score tasks, shared pipeline prefixes, caching, failures, time limits."""
+"""The evaluator: keyed tasks, shared pipeline prefixes, caching, failures, time limits."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1002 @@
+"""GeneticSearchCV: a genetic hyper-parameter search whose fits run in parallel."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+import os
+import pickle
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from copy import deepcopy
+
+import numpy as np
+import pandas as pd
+from numpy.ma import MaskedArray
+from scipy.stats import rankdata
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, is_classifier
+from sklearn.exceptions import FitFailedWarning, NotFittedError
+from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.model_selection import check_cv
+from sklearn.utils import get_tags, indexable
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from .._base import ParallelEstimatorMixin, fill_doc
+from ..callbacks import ProgressBar, check_callbacks
+from ..space import as_space, value_key
+from ..utils import HasMethods, Interval, Options, Predicate, seed_sequence, spawn_seeds
+from ._evaluate import STATUS_OK, Evaluator, Settings, build_candidate
+from ._genetic import breed, candidate_key, random_candidate, select_survivors
+
+__all__ = ["GeneticSearchCV"]
+
+#: Columns of ``history_``, in order.
+HISTORY_COLUMNS = ["generation", "best", "mean", "std", "evaluations", "cache_hits", "seconds"]
+
+_CHECKPOINT_MAGIC = b"DASKTRAIN-CHECKPOINT"
+_CHECKPOINT_VERSION = 1
+
+
+# --------------------------------------------------------------------------- parameter checks
+
+def _is_scoring(value) -> bool:
+    if value is None or callable(value) or isinstance(value, (list, tuple, set, dict)):
+        return True
+    return isinstance(value, str) and value in get_scorer_names()
+
+
+def _is_cv(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return value >= 2
+    if hasattr(value, "split") and hasattr(value, "get_n_splits"):
+        return True
+    return hasattr(value, "__iter__") and not isinstance(value, (str, bytes, dict))
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_path(value) -> bool:
+    return value is None or isinstance(value, (str, os.PathLike))
+
+
+# --------------------------------------------------------------------------- delegation
+
+def _check_refit(search, attr: str) -> None:
+    if not search.refit:
+        raise AttributeError(
+            f"This {type(search).__name__} instance was initialized with `refit=False`. "
+            f"{attr} is available only after refitting on the best parameters. You can refit "
+            "an estimator manually using the `best_params_` attribute."
+        )
+
+
+def _estimator_has(attr: str):
+    """Whether the (best) estimator has `attr`: raises AttributeError otherwise."""
+
+    def check(search) -> bool:
+        _check_refit(search, attr)
+        if hasattr(search, "best_estimator_"):
+            getattr(search.best_estimator_, attr)
+            return True
+        getattr(search.estimator, attr)
+        return True
+
+    return check
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def write_checkpoint(path, state: dict) -> None:
+    """Write `state` to `path` atomically: a header with a checksum, then the pickle.
+
+    The bytes go to a temporary file in the same directory that replaces
+    `path` in one step (:func:`os.replace`), so `path` always holds either the
+    previous checkpoint or the new one, never a partial file.
+    """
+    payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    digest = hashlib.sha256(payload).hexdigest().encode("ascii")
+    header = b" ".join([_CHECKPOINT_MAGIC, str(_CHECKPOINT_VERSION).encode("ascii"), digest,
+                        str(len(payload)).encode("ascii")]) + b"\n"
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=".checkpoint-", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(header)
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def read_checkpoint(path) -> dict:
+    """The state written by :func:`write_checkpoint`; ValueError if the file is damaged."""
+    with open(path, "rb") as stream:
+        content = stream.read()
+    header, _, payload = content.partition(b"\n")
+    parts = header.split(b" ")
+    problem = None
+    if len(parts) != 4 or parts[0] != _CHECKPOINT_MAGIC:
+        problem = "it is not a dasktrain checkpoint"
+    elif parts[1] != str(_CHECKPOINT_VERSION).encode("ascii"):
+        problem = f"it has version {parts[1].decode(errors='replace')}, not {_CHECKPOINT_VERSION}"
+    elif not parts[3].isdigit() or int(parts[3]) != len(payload):
+        problem = "it is truncated"
+    elif hashlib.sha256(payload).hexdigest().encode("ascii") != parts[2]:
+        problem = "its checksum does not match (the file is damaged)"
+    if problem is not None:
+        raise ValueError(f"The 'checkpoint' file {os.fspath(path)!r} cannot be resumed from: "
+                         f"{problem}. Delete it or pass another path.")
+    return pickle.loads(payload)
+
+
+# --------------------------------------------------------------------------- the search
+
+def _fitness(result: dict, metric: str) -> float:
+    scores = np.asarray(result["test"][metric], dtype=float)
+    return float(np.mean(scores)) if np.all(np.isfinite(scores)) else math.nan
+
+
+def _masked_params(candidate_params: list[dict]):
+    """``param_<name>`` masked arrays, as scikit-learn's searches make them."""
+    n_candidates = len(candidate_params)
+    by_name: dict = defaultdict(dict)
+    for index, params in enumerate(candidate_params):
+        for name, value in params.items():
+            by_name[f"param_{name}"][index] = value
+    for key, values in by_name.items():
+        try:
+            array = np.array(list(values.values()))
+        except ValueError:
+            dtype = np.dtype(object)
+        else:
+            dtype = array.dtype if array.dtype.kind != "U" and array.ndim == 1 else object
+        masked = MaskedArray(np.empty(n_candidates, dtype=dtype), mask=True)
+        for index, value in values.items():
+            masked[index] = value
+        yield key, masked
+
+
+@fill_doc
+class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator):
+    """Genetic hyper-parameter search: candidates evolve on the client, fits run in parallel.
+
+    A drop-in alternative to scikit-learn's
+    :class:`~sklearn.model_selection.RandomizedSearchCV`. A population of
+    candidates (parameter settings drawn from `param_distributions`) is
+    evaluated by cross-validation; each generation breeds children by uniform
+    crossover and typed mutation from tournament-selected parents, and the best
+    of parents and children survive (mu + lambda). Breeding runs here; the
+    (candidate, fold) fits run as tasks on the backend, with the data sent
+    once per fit. An equal candidate is never evaluated twice, and the leading
+    steps of a :class:`~sklearn.pipeline.Pipeline` that several candidates share
+    are fitted once per fold.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        The estimator (or pipeline) to tune; it is cloned for every fit.
+    param_distributions : dict
+        Parameter name -> :class:`~dasktrain.space.Integer`,
+        :class:`~dasktrain.space.Continuous`,
+        :class:`~dasktrain.space.Categorical`, a list of choices, or a frozen
+        ``scipy.stats`` distribution (as for RandomizedSearchCV).
+    scoring : str, callable, list, tuple, set, dict or None, default=None
+        As in scikit-learn's searches: one metric (a name from
+        :func:`sklearn.metrics.get_scorer_names` or a callable
+        ``scorer(estimator, X, y)`` returning a number), several (a list of
+        names or a dict name -> name or callable), or None for the
+        estimator's ``score`` method.
+    cv : int, cross-validation generator or iterable, default=5
+        As in scikit-learn: the folds are computed once per fit, on this
+        process, with :func:`~sklearn.model_selection.check_cv`.
+    population_size : int, default=20
+        Number of candidates in the population (and children per generation).
+    generations : int, default=10
+        Number of generations after the initial population (generation 0).
+    crossover_probability : float, default=0.5
+        Probability that a child is made by crossover of two parents.
+    mutation_probability : float, default=0.5
+        Probability that a child is a mutated parent. The two probabilities
+        must sum to at most 1; the rest of the children are copies of a parent
+        (counted as cache hits, never evaluated again).
+    tournament_size : int, default=3
+        Number of candidates in each selection tournament.
+    elitism : bool, default=True
+        Whether the best candidate always survives, so that the best score of
+        the population never drops between generations.
+    strategy : {"generational", "steady_state"}, default="generational"
+        "generational" evaluates a whole generation, then selects; it gives the
+        same candidates and scores on every backend for the same
+        `random_state`. "steady_state" keeps about twice as many candidates in
+        flight as there are workers: as each evaluation finishes, the candidate
+        replaces the worst of the population if it is better and one child is
+        bred and submitted, so workers never wait for a generation to finish.
+        It runs ``population_size * (generations + 1)`` evaluations, and
+        ``history_`` has a row every ``population_size`` of them. Its result
+        depends on the order in which evaluations finish.
+    n_repeats : int, default=1
+        Evaluate each candidate under this many seeds: repeat ``r`` sets every
+        nested ``random_state`` parameter of the candidate from its own seed.
+        With 1, only the ``random_state`` parameters left at None are seeded.
+    max_time : float or None, default=None
+        Seconds for the whole search, enforced while tasks run: when it is up,
+        the running evaluations are cancelled, the search ends with the
+        candidates fully evaluated so far, and the best is still refit.
+    eval_timeout : float or None, default=None
+        Seconds allowed for one fit-and-score of a candidate on one split,
+        enforced inside the task while it runs. A timed-out split scores
+        `error_score` and its candidate is marked ``"timeout"`` in
+        ``cv_results_["status"]``. The fit is abandoned in a daemon thread,
+        which keeps its CPU until the fit returns.
+    error_score : "raise" or float, default=np.nan
+        Score of a split whose fit or scoring failed (the candidate is marked
+        ``"error"`` with the reason in ``cv_results_["error"]``). "raise"
+        raises the original exception type with the candidate's parameters in
+        its message.
+    refit : bool, str or callable, default=True
+        As in scikit-learn: refit the best candidate on the whole data (in this
+        process). With several metrics, the metric name that selects the
+        best; a callable takes ``cv_results_`` and returns the best index.
+        The genetic algorithm optimises the `refit` metric (the first metric
+        when `refit` is not a metric name).
+    callbacks : Callback, list of Callback or None, default=None
+        Objects with ``on_generation(search, record)`` (returning True stops
+        the search) and optionally ``on_start(search)`` and
+        ``on_end(search)``; see :mod:`dasktrain.callbacks`.
+    checkpoint : str, path or None, default=None
+        File written atomically after each generation. A fit given the path
+        of an existing checkpoint of the same search resumes from it and ends
+        with the same result as an uninterrupted run; a damaged file is
+        rejected with a ValueError. The file is left in place at the end.
+    %(random_state)s
+    %(use_dask)s
+    %(client)s
+    %(n_jobs)s
+    verbose : int, default=0
+        Greater than 0 shows a progress bar over the generations.
+    return_train_score : bool, default=False
+        Also score every fit on its training part (``*_train_*`` keys).
+
+    Attributes
+    ----------
+    cv_results_ : dict of numpy (masked) ndarrays
+        One entry per distinct candidate evaluated, in the order they were
+        submitted, with scikit-learn's keys: ``params``, ``param_<name>``,
+        ``split<k>_test_<metric>`` (split ``k = repeat * n_splits_ + fold``),
+        ``mean_test_<metric>``, ``std_test_<metric>`` (over all splits),
+        ``rank_test_<metric>``, ``mean_fit_time``, ``std_fit_time``,
+        ``mean_score_time``, ``std_score_time``; with ``n_repeats > 1`` also
+        ``mean_test_<metric>_repeat<r>`` (the mean over the folds of repeat
+        ``r``) and ``std_test_<metric>_across_repeats`` (the std of those
+        means); plus ``generation`` (the generation that first proposed the
+        candidate), ``status`` ("ok", "error" or "timeout") and ``error`` (the
+        reason, "" when ok). With one metric, ``<metric>`` is "score". A split
+        built on a shared pipeline prefix reports the prefix's fit time too.
+    best_estimator_ : estimator
+        The best candidate refit on the whole data (``refit=True`` only).
+    best_score_ : float
+        Mean cross-validated score of the best candidate.
+    best_params_ : dict
+        Parameters of the best candidate.
+    best_index_ : int
+        Index of the best candidate in ``cv_results_``.
+    scorer_ : callable or dict
+        The scorer, or metric name -> scorer with several metrics.
+    multimetric_ : bool
+        Whether several metrics were used.
+    n_splits_ : int
+        Number of cross-validation folds (the splits of ``cv_results_`` are
+        ``n_splits_ * n_repeats``).
+    refit_time_ : float
+        Seconds spent refitting the best candidate.
+    history_ : pandas.DataFrame
+        One row per generation: ``generation`` (0 is the initial population),
+        ``best``, ``mean`` and ``std`` of the population's scores after
+        selection, ``evaluations`` (new candidates evaluated), ``cache_hits``
+        (proposed candidates already evaluated or proposed twice) and
+        ``seconds`` (wall time of the generation).
+    n_features_in_ : int
+        Number of features seen during fit (``refit=True`` only).
+    classes_ : ndarray
+        Class labels (``refit=True`` and a classifier only).
+
+    See Also
+    --------
+    sklearn.model_selection.RandomizedSearchCV : Random search over the same spaces.
+    dasktrain.space.Integer, dasktrain.space.Continuous, dasktrain.space.Categorical :
+        The dimensions of a search space.
+    dasktrain.callbacks : Early stopping, time limits and progress bars.
+
+    Notes
+    -----
+    Scores are never influenced by where or in which order the tasks run:
+    the folds are fixed once per fit, seeds come from `random_state`, and the
+    generational strategy collects a whole generation before selecting, in
+    candidate order. Fit parameters given to :meth:`fit` are split with the
+    folds when they have one value per sample; for a pipeline, ``step__param``
+    names go to that step.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from dasktrain import GeneticSearchCV
+    >>> from dasktrain.space import Integer
+    >>> X, y = load_iris(return_X_y=True)
+    >>> search = GeneticSearchCV(DecisionTreeClassifier(random_state=0),
+    ...                          {"max_depth": Integer(1, 6), "criterion": ["gini", "entropy"]},
+    ...                          population_size=4, generations=2, cv=3, random_state=0)
+    >>> search.fit(X, y).best_score_ > 0.9
+    True
+    >>> list(search.history_.columns)
+    ['generation', 'best', 'mean', 'std', 'evaluations', 'cache_hits', 'seconds']
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods("fit")],
+        "param_distributions": "no_validation",  # checked by dasktrain.space.as_space
+        "scoring": [Predicate(_is_scoring, "a scorer name from "
+                              "sklearn.metrics.get_scorer_names(), a callable, a list, tuple, "
+                              "set or dict of them, or None")],
+        "cv": [Predicate(_is_cv, "an int in the range [2, inf), a cross-validation splitter, "
+                         "an iterable of (train, test) splits, or None")],
+        "population_size": [Interval(numbers.Integral, 2, None)],
+        "generations": [Interval(numbers.Integral, 0, None)],
+        "crossover_probability": [Interval(numbers.Real, 0, 1)],
+        "mutation_probability": [Interval(numbers.Real, 0, 1)],
+        "tournament_size": [Interval(numbers.Integral, 1, None)],
+        "elitism": ["boolean"],
+        "strategy": [Options(("generational", "steady_state"))],
+        "n_repeats": [Interval(numbers.Integral, 1, None)],
+        "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "eval_timeout": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "error_score": [Options(("raise",)), Predicate(_is_real, "a float (nan included)")],
+        "refit": ["boolean", str, "callable"],
+        "callbacks": "no_validation",  # checked by dasktrain.callbacks.check_callbacks
+        "checkpoint": [Predicate(_is_path, "a str or os.PathLike path, or None")],
+        "random_state": ["random_state"],
+        "verbose": [Interval(numbers.Integral, 0, None), "boolean"],
+        "return_train_score": ["boolean"],
+    }
+
+    def __init__(self, estimator, param_distributions, *, scoring=None, cv=5,
+                 population_size=20, generations=10, crossover_probability=0.5,
+                 mutation_probability=0.5, tournament_size=3, elitism=True,
+                 strategy="generational", n_repeats=1, max_time=None, eval_timeout=None,
+                 error_score=np.nan, refit=True, callbacks=None, checkpoint=None,
+                 random_state=None, use_dask=False, client=None, n_jobs=None, verbose=0,
+                 return_train_score=False):
+        self.estimator = estimator
+        self.param_distributions = param_distributions
+        self.scoring = scoring
+        self.cv = cv
+        self.population_size = population_size
+        self.generations = generations
+        self.crossover_probability = crossover_probability
+        self.mutation_probability = mutation_probability
+        self.tournament_size = tournament_size
+        self.elitism = elitism
+        self.strategy = strategy
+        self.n_repeats = n_repeats
+        self.max_time = max_time
+        self.eval_timeout = eval_timeout
+        self.error_score = error_score
+        self.refit = refit
+        self.callbacks = callbacks
+        self.checkpoint = checkpoint
+        self.random_state = random_state
+        self.use_dask = use_dask
+        self.client = client
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.return_train_score = return_train_score
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags = deepcopy(inner.classifier_tags)
+        tags.regressor_tags = deepcopy(inner.regressor_tags)
+        tags.target_tags = deepcopy(inner.target_tags)
+        tags.input_tags.pairwise = inner.input_tags.pairwise
+        tags.input_tags.sparse = inner.input_tags.sparse
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        return tags
+
+    # ------------------------------------------------------------------ checks
+
+    def _check_scoring(self):
+        """(scorers dict, multimetric, refit metric, scorers are all named)."""
+        scoring = self.scoring
+        name = type(self).__name__
+        if scoring is None or isinstance(scoring, str) or callable(scoring):
+            scorer = check_scoring(self.estimator, scoring=scoring)
+            return {"score": scorer}, False, "score", not callable(scoring)
+        if isinstance(scoring, (list, tuple, set)):
+            names = list(scoring)
+            bad = [item for item in names if not isinstance(item, str)
+                   or item not in get_scorer_names()]
+            if not names or bad or len(set(names)) != len(names):
+                raise ValueError(
+                    f"The 'scoring' parameter of {name} as a list must hold distinct scorer "
+                    "names from sklearn.metrics.get_scorer_names(). Got "
+                    f"{scoring!r} instead.")
+            scoring = {item: item for item in names}
+        if not scoring:
+            raise ValueError(f"The 'scoring' parameter of {name} must not be an empty dict.")
+        scorers = {}
+        for key, value in scoring.items():
+            if not isinstance(key, str) or not (
+                    callable(value) or (isinstance(value, str) and value in get_scorer_names())):
+                raise ValueError(
+                    f"The 'scoring' parameter of {name} as a dict must map metric names (str) "
+                    "to scorer names from sklearn.metrics.get_scorer_names() or callables. "
+                    f"Got {key!r}: {value!r} instead.")
+            scorers[key] = check_scoring(self.estimator, scoring=value)
+        refit = self.refit
+        if refit is not False and not callable(refit) and not (
+                isinstance(refit, str) and refit in scorers):
+            raise ValueError(
+                "For multi-metric scoring, the parameter refit must be set to a scorer key or a "
+                "callable to refit an estimator with the best parameter setting on the whole "
+                "data and make the best_* attributes available for that metric. If this is not "
+                f"needed, refit should be set to False explicitly. {refit!r} was passed.")
+        metric = refit if isinstance(refit, str) else next(iter(scorers))
+        named = all(isinstance(value, str) for value in scoring.values())
+        return scorers, True, metric, named
+
+    def _folds(self, X, y, groups) -> list:
+        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        folds = [(np.asarray(train), np.asarray(test)) for train, test in cv.split(X, y, groups)]
+        if not folds:
+            raise ValueError(f"The 'cv' parameter of {type(self).__name__} gave no splits.")
+        n_samples = len(X) if not hasattr(X, "shape") else X.shape[0]
+        dtype = np.int32 if n_samples < 2**31 else np.int64
+        return [(train.astype(dtype), test.astype(dtype)) for train, test in folds]
+
+    def _callbacks(self) -> list:
+        callbacks = check_callbacks(self.callbacks)
+        if self.verbose:
+            callbacks.append(ProgressBar())
+        return callbacks
+
+    def _fingerprint(self, space, X, n_folds) -> dict:
+        """What a checkpoint must match to be resumed by this search."""
+        return {
+            "estimator": value_key(self.estimator),
+            "space": repr(sorted((name, repr(dim)) for name, dim in space.items())),
+            "scoring": value_key(self.scoring),
+            "strategy": self.strategy,
+            "population_size": self.population_size,
+            "n_repeats": self.n_repeats,
+            "n_folds": n_folds,
+            "n_samples": len(X) if not hasattr(X, "shape") else int(X.shape[0]),
+            "random_state": value_key(self.random_state)
+            if isinstance(self.random_state, numbers.Integral) else None,
+        }
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None, *, groups=None, **fit_params):
+        """Run the genetic search, then refit the best candidate on all the data.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Targets; None for unsupervised estimators.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for a group splitter given as `cv`.
+        **fit_params : dict
+            Passed to the estimator's ``fit`` (split with the folds when they
+            have one value per sample).
+
+        Returns
+        -------
+        self : GeneticSearchCV
+        """
+        started = time.monotonic()
+        self._validate_params()
+        callbacks = self._callbacks()
+        name = type(self).__name__
+        if self.crossover_probability + self.mutation_probability > 1 + 1e-12:
+            raise ValueError(
+                f"The 'crossover_probability' and 'mutation_probability' parameters of {name} "
+                f"must sum to at most 1. Got {self.crossover_probability!r} + "
+                f"{self.mutation_probability!r} instead.")
+        space = as_space(self.param_distributions, self.estimator)
+        scorers, multimetric, metric, named_scorers = self._check_scoring()
+        if y is None and get_tags(self.estimator).target_tags.required:
+            raise ValueError(f"{name} with {type(self.estimator).__name__} requires y to be "
+                             "passed, but the target y is None.")
+        X, y, groups = indexable(X, y, groups)
+        folds = self._folds(X, y, groups)
+        n_folds = len(folds)
+
+        fingerprint = self._fingerprint(space, X, n_folds)
+        resumed = None
+        if self.checkpoint is not None and os.path.exists(self.checkpoint):
+            resumed = read_checkpoint(self.checkpoint)
+            differs = [key for key, value in fingerprint.items()
+                       if resumed["fingerprint"].get(key) != value]
+            if differs:
+                raise ValueError(
+                    f"The 'checkpoint' file {os.fspath(self.checkpoint)!r} was written by a "
+                    f"different search (it differs in {', '.join(differs)}); delete it or pass "
+                    "another path.")
+
+        ga_seeds, repeat_root = seed_sequence(self.random_state).spawn(2)
+        if resumed is not None:
+            repeat_seeds = resumed["repeat_seeds"]
+        else:
+            repeat_seeds = spawn_seeds(repeat_root, self.n_repeats)
+        settings = Settings(error_score=self.error_score, eval_timeout=self.eval_timeout,
+                            return_train_score=bool(self.return_train_score),
+                            seed_unset_only=self.n_repeats == 1,
+                            score_transformed=named_scorers)
+        deadline = None if self.max_time is None else started + self.max_time
+        self.multimetric_ = multimetric
+        self.n_splits_ = n_folds
+        self.scorer_ = scorers if multimetric else scorers["score"]
+        run = _Run(self, space, metric, fingerprint, repeat_seeds, ga_seeds, resumed, callbacks,
+                   deadline)
+        try:
+            for callback in callbacks:
+                if callable(getattr(callback, "on_start", None)):
+                    callback.on_start(self)
+            with self._execution_backend() as backend:
+                steady = self.strategy == "steady_state"
+                evaluator = Evaluator(
+                    backend, self.estimator, X, y, fit_params, folds, scorers,
+                    repeat_seeds=repeat_seeds, settings=settings, candidate_key=candidate_key,
+                    keep_idle_prefixes=4 * backend.n_workers * n_folds if steady else 0)
+                run.evaluator = evaluator
+                try:
+                    if steady:
+                        run.steady_state(backend.n_workers)
+                    else:
+                        run.generational()
+                finally:
+                    evaluator.close()
+            self._store_results(run, X, y, fit_params, n_folds, list(scorers), metric)
+        finally:
+            for callback in callbacks:
+                if callable(getattr(callback, "on_end", None)):
+                    callback.on_end(self)
+        return self
+
+    def _store_results(self, run, X, y, fit_params, n_folds, metrics, metric) -> None:
+        self.history_ = pd.DataFrame(run.history, columns=HISTORY_COLUMNS)
+        rows = [run.evaluator.results[key] for key in run.order]
+        if not rows:
+            raise ValueError(
+                f"The 'max_time' of {type(self).__name__} ({self.max_time!r} s) ended the "
+                "search before any candidate was evaluated; give the search more time.")
+        n_repeats = len(run.repeat_seeds)
+        self._check_failures(rows, n_folds * n_repeats)
+        results = self._format_results(rows, [run.generation_of[key] for key in run.order],
+                                       n_folds, n_repeats, metrics)
+        self.cv_results_ = results
+        if self.refit or not self.multimetric_:
+            self.best_index_ = self._best_index(results, metric)
+            if not callable(self.refit):
+                self.best_score_ = float(results[f"mean_test_{metric}"][self.best_index_])
+            self.best_params_ = results["params"][self.best_index_]
+        if self.refit:
+            self._refit(X, y, fit_params, run.repeat_seeds[0])
+
+    def _check_failures(self, rows: list[dict], n_splits: int) -> None:
+        failed = [row for row in rows if row["status"] != STATUS_OK]
+        if not failed:
+            return
+        total = len(rows) * n_splits
+        reasons = sorted({row["error"] for row in failed})
+        summary = "\n".join(reasons[:5])
+        if len(failed) == len(rows):
+            raise ValueError(
+                f"All the {total} fits failed. It is very likely that your model is "
+                f"misconfigured. You can try to debug the error by setting error_score='raise'."
+                f"\n\nBelow are more details about the failures:\n{summary}")
+        warnings.warn(f"{len(failed)} candidates out of {len(rows)} failed or timed out; their "
+                      f"failing splits score error_score={self.error_score!r}. Reasons:\n"
+                      f"{summary}", FitFailedWarning, stacklevel=3)
+
+    def _best_index(self, results: dict, metric: str) -> int:
+        if callable(self.refit):
+            best = self.refit(results)
+            if not isinstance(best, numbers.Integral):
+                raise TypeError("best_index_ returned is not an integer")
+            if best < 0 or best >= len(results["params"]):
+                raise IndexError("best_index_ index out of range")
+            return int(best)
+        return int(results[f"rank_test_{metric}"].argmin())
+
+    def _refit(self, X, y, fit_params: dict, seed) -> None:
+        model = build_candidate(self.estimator, self.best_params_, seed,
+                                seed_unset_only=self.n_repeats == 1)
+        start = time.perf_counter()
+        if y is None:
+            model.fit(X, **fit_params)
+        else:
+            model.fit(X, y, **fit_params)
+        self.refit_time_ = time.perf_counter() - start
+        self.best_estimator_ = model
+        if hasattr(model, "feature_names_in_"):
+            self.feature_names_in_ = model.feature_names_in_
+
+    def _format_results(self, rows, generations, n_folds, n_repeats, metrics) -> dict:
+        n_candidates = len(rows)
+        n_splits = n_folds * n_repeats
+        results: dict = {}
+
+        def store(key, array, splits=False, rank=False):
+            array = np.asarray(array, dtype=np.float64).reshape(n_candidates, n_splits)
+            if splits:
+                for split in range(n_splits):
+                    results[f"split{split}_{key}"] = array[:, split]
+            means = array.mean(axis=1)
+            results[f"mean_{key}"] = means
+            if key.startswith(("train_", "test_")) and not np.all(np.isfinite(means)):
+                warnings.warn(f"One or more of the {key.split('_')[0]} scores are non-finite: "
+                              f"{means}", UserWarning, stacklevel=4)
+            results[f"std_{key}"] = array.std(axis=1)
+            if rank:
+                if np.isnan(means).all():
+                    ranks = np.ones_like(means, dtype=np.int32)
+                else:
+                    filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
+                    ranks = rankdata(-filled, method="min").astype(np.int32)
+                results[f"rank_{key}"] = ranks
+            if splits and n_repeats > 1:
+                per_repeat = array.reshape(n_candidates, n_repeats, n_folds).mean(axis=2)
+                for repeat in range(n_repeats):
+                    results[f"mean_{key}_repeat{repeat}"] = per_repeat[:, repeat]
+                results[f"std_{key}_across_repeats"] = per_repeat.std(axis=1)
+
+        store("fit_time", [row["fit_time"] for row in rows])
+        store("score_time", [row["score_time"] for row in rows])
+        params = [row["params"] for row in rows]
+        for key, masked in _masked_params(params):
+            results[key] = masked
+        results["params"] = params
+        for metric in metrics:
+            store(f"test_{metric}", [row["test"][metric] for row in rows], splits=True, rank=True)
+            if self.return_train_score:
+                store(f"train_{metric}", [row["train"][metric] for row in rows], splits=True)
+        results["generation"] = np.asarray(generations, dtype=np.int64)
+        results["status"] = np.asarray([row["status"] for row in rows], dtype=object)
+        results["error"] = np.asarray([row["error"] for row in rows], dtype=object)
+        return results
+
+    # ------------------------------------------------------------------ delegation
+
+    def score(self, X, y=None):
+        """The score of the refit best estimator on `X`, `y`, with the search's scorer.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        _check_refit(self, "score")
+        check_is_fitted(self)
+        scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_
+        return scorer(self.best_estimator_, X, y)
+
+    @available_if(_estimator_has("predict"))
+    def predict(self, X):
+        """Call ``predict`` on the best estimator (``refit=True`` only)."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict(X)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Call ``predict_proba`` on the best estimator (``refit=True`` only)."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict_proba(X)
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Call ``predict_log_proba`` on the best estimator (``refit=True`` only)."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict_log_proba(X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Call ``decision_function`` on the best estimator (``refit=True`` only)."""
+        check_is_fitted(self)
+        return self.best_estimator_.decision_function(X)
+
+    @available_if(_estimator_has("score_samples"))
+    def score_samples(self, X):
+        """Call ``score_samples`` on the best estimator (``refit=True`` only)."""
+        check_is_fitted(self)
+        return self.best_estimator_.score_samples(X)
+
+    @available_if(_estimator_has("transform"))
+    def transform(self, X):
+        """Call ``transform`` on the best estimator (``refit=True`` only)."""
+        check_is_fitted(self)
+        return self.best_estimator_.transform(X)
+
+    @available_if(_estimator_has("inverse_transform"))
+    def inverse_transform(self, X):
+        """Call ``inverse_transform`` on the best estimator (``refit=True`` only)."""
+        check_is_fitted(self)
+        return self.best_estimator_.inverse_transform(X)
+
+    @property
+    def n_features_in_(self):
+        """Number of features seen during fit (``refit=True`` only)."""
+        try:
+            check_is_fitted(self)
+        except NotFittedError as error:
+            raise AttributeError(
+                f"{type(self).__name__} object has no n_features_in_ attribute.") from error
+        return self.best_estimator_.n_features_in_
+
+    @property
+    def classes_(self):
+        """Class labels (``refit=True`` and a classifier only)."""
+        _estimator_has("classes_")(self)
+        return self.best_estimator_.classes_
+
+
+class _Run:
+    """The state of one search while it runs: population, order, history, checkpoints."""
+
+    def __init__(self, search: GeneticSearchCV, space, metric, fingerprint, repeat_seeds,
+                 ga_seeds, resumed, callbacks, deadline):
+        self.search = search
+        self.space = space
+        self.metric = metric
+        self.fingerprint = fingerprint
+        self.repeat_seeds = repeat_seeds
+        self.callbacks = callbacks
+        self.deadline = deadline
+        self.evaluator: Evaluator | None = None
+        self.rng = np.random.default_rng(ga_seeds)
+        self.generation = -1  # the last generation completed
+        self.population: list[str] = []
+        self.order: list[str] = []
+        self.generation_of: dict[str, int] = {}
+        self.history: list[dict] = []
+        self.n_done = 0  # steady state: evaluations finished
+        self.n_submitted = 0
+        self.stopped = False
+        self._reported = 0  # how many of `order` the records have listed
+        self._resumed = resumed
+
+    # ------------------------------------------------------------------ shared
+
+    def _restore(self) -> None:
+        state = self._resumed
+        if state is None:
+            return
+        self.evaluator.results.update(state["results"])
+        self.rng.bit_generator.state = state["rng"]
+        self.generation = state["generation"]
+        self.population = list(state["population"])
+        self.order = list(state["order"])
+        self.generation_of = dict(state["generation_of"])
+        self.history = [dict(row) for row in state["history"]]
+        self.n_done = state["n_done"]
+        self.n_submitted = state["n_done"]
+        self._reported = len(self.order)
+
+    def _save(self) -> None:
+        if self.search.checkpoint is None:
+            return
+        write_checkpoint(self.search.checkpoint, {
+            "fingerprint": self.fingerprint,
+            "repeat_seeds": self.repeat_seeds,
+            "rng": self.rng.bit_generator.state,
+            "generation": self.generation,
+            "population": self.population,
+            "order": self.order,
+            "generation_of": self.generation_of,
+            "history": self.history,
+            "n_done": self.n_done,
+            "results": {key: self.evaluator.results[key] for key in self.order},
+        })
+
+    def fitness(self, key: str) -> float:
+        return _fitness(self.evaluator.results[key], self.metric)
+
+    def _params(self, keys) -> list[dict]:
+        return [self.evaluator.results[key]["params"] for key in keys]
+
+    def _note(self, keys, generation: int) -> int:
+        """Remember the evaluated keys first seen now; return how many are new."""
+        new = 0
+        for key in keys:
+            if key in self.evaluator.results and key not in self.generation_of:
+                self.generation_of[key] = generation
+                self.order.append(key)
+                new += 1
+        return new
+
+    def _candidate_row(self, key: str) -> dict:
+        result = self.evaluator.results[key]
+        row = {"params": dict(result["params"]), "generation": self.generation_of[key],
+               "status": result["status"]}
+        for metric, scores in result["test"].items():
+            name = "score" if metric == "score" else metric
+            row[f"mean_test_{name}"] = float(np.mean(scores))
+            row[f"std_test_{name}"] = float(np.std(scores))
+        return row
+
+    def _record(self, generation: int, evaluations: int, cache_hits: int, seconds: float):
+        scores = np.array([self.fitness(key) for key in self.population], dtype=float)
+        finite = scores[np.isfinite(scores)]
+        best_key = None
+        if finite.size:
+            best_key = self.population[int(np.nanargmax(np.where(np.isfinite(scores), scores,
+                                                                 -np.inf)))]
+        row = {
+            "generation": generation,
+            "best": float(finite.max()) if finite.size else math.nan,
+            "mean": float(finite.mean()) if finite.size else math.nan,
+            "std": float(finite.std()) if finite.size else math.nan,
+            "evaluations": evaluations,
+            "cache_hits": cache_hits,
+            "seconds": seconds,
+        }
+        self.history.append(row)
+        record = dict(row, best_params=None if best_key is None
+                      else dict(self.evaluator.results[best_key]["params"]))
+        record["candidates"] = [self._candidate_row(key) for key in self.order[self._reported:]]
+        self._reported = len(self.order)
+        return record
+
+    def _notify(self, record: dict) -> None:
+        for callback in self.callbacks:
+            hook = getattr(callback, "on_generation", None)
+            if callable(hook) and hook(self.search, record):
+                self.stopped = True
+
+    def _initial(self) -> list[dict]:
+        """Distinct random candidates (fewer when the space has fewer points)."""
+        search, seen, population = self.search, set(), []
+        for _ in range(10 * search.population_size):
+            if len(population) == search.population_size:
+                break
+            candidate = random_candidate(self.space, self.rng)
+            key = candidate_key(candidate)
+            if key not in seen:
+                seen.add(key)
+                population.append(candidate)
+        return population
+
+    # ------------------------------------------------------------------ generational
+
+    def generational(self) -> None:
+        search, evaluator = self.search, self.evaluator
+        self._restore()
+        if self.generation < 0:
+            began = time.monotonic()
+            population = self._initial()
+            keys, hits = evaluator.evaluate(population, deadline=self.deadline)
+            new = self._note(keys, 0)
+            self.population = [key for key in dict.fromkeys(keys) if key in evaluator.results]
+            self._finish_generation(0, new, hits, time.monotonic() - began)
+        while (self.generation < search.generations and not self.stopped
+               and not evaluator.out_of_time and self.population):
+            generation = self.generation + 1
+            began = time.monotonic()
+            parents = self._params(self.population)
+            children = breed(parents, [self.fitness(key) for key in self.population],
+                             self.space, self.rng, n_children=search.population_size,
+                             crossover_probability=search.crossover_probability,
+                             mutation_probability=search.mutation_probability,
+                             tournsize=search.tournament_size)
+            keys, hits = evaluator.evaluate(children, deadline=self.deadline)
+            new = self._note(keys, generation)
+            pool = self.population + [key for key in keys if key in evaluator.results]
+            survivors = select_survivors(self._params(pool), [self.fitness(k) for k in pool],
+                                         search.population_size, elitism=search.elitism,
+                                         tournsize=search.tournament_size, rng=self.rng)
+            self.population = [pool[index] for index in survivors]
+            self._finish_generation(generation, new, hits, time.monotonic() - began)
+
+    def _finish_generation(self, generation, new, hits, seconds) -> None:
+        self.generation = generation
+        record = self._record(generation, new, hits, seconds)
+        if not self.evaluator.out_of_time:  # a generation cut short is not resumable
+            self._save()
+        self._notify(record)
+
+    # ------------------------------------------------------------------ steady state
+
+    def _insert(self, key: str) -> None:
+        """Put a finished candidate into the population, replacing the worst if better."""
+        search = self.search
+        if len(self.population) < search.population_size:
+            self.population.append(key)
+            return
+        scores = [self.fitness(other) for other in self.population]
+        ranked = [-math.inf if math.isnan(score) else score for score in scores]
+        worst = int(np.argmin(ranked))
+        score = self.fitness(key)
+        if not math.isnan(score) and (math.isnan(scores[worst]) or score > scores[worst]):
+            self.population[worst] = key
+
+    def _next_candidate(self) -> dict:
+        search = self.search
+        if self.n_submitted < search.population_size or len(self.population) < 2:
+            return random_candidate(self.space, self.rng)
+        return breed(self._params(self.population),
+                     [self.fitness(key) for key in self.population], self.space, self.rng,
+                     n_children=1, crossover_probability=search.crossover_probability,
+                     mutation_probability=search.mutation_probability,
+                     tournsize=search.tournament_size)[0]
+
+    def steady_state(self, n_workers: int) -> None:
+        search, evaluator = self.search, self.evaluator
+        self._restore()
+        size = search.population_size
+        total = size * (search.generations + 1)
+        in_flight_limit = max(2, 2 * n_workers)
+        row_began, row_new, row_hits, misses = time.monotonic(), 0, 0, 0
+        while not self.stopped and not evaluator.out_of_time:
+            while (self.n_submitted < total and evaluator.in_flight < in_flight_limit
+                   and misses < 10 * size and not evaluator.out_of_time):
+                candidate = self._next_candidate()
+                _, hits = evaluator.submit([candidate], context=self._params(self.population),
+                                           deadline=self.deadline)
+                if hits:
+                    row_hits += 1
+                    misses += 1
+                    continue
+                misses = 0
+                self.n_submitted += 1
+            if not evaluator.in_flight:
+                break
+            try:
+                finished = evaluator.wait(self.deadline)
+            except TimeoutError:
+                break
+            for key in finished:
+                row_new += 1
+                if self._finished(key):
+                    self.generation = self.n_done // size - 1
+                    record = self._record(self.generation, row_new, row_hits,
+                                          time.monotonic() - row_began)
+                    row_began, row_new, row_hits = time.monotonic(), 0, 0
+                    self._save()
+                    self._notify(record)
+        if evaluator.in_flight:
+            for key in evaluator.drain():
+                self._finished(key)
+                row_new += 1
+            evaluator.cancel()
+        if row_new or row_hits:
+            self.generation = (self.n_done - 1) // size if row_new else self.generation + 1
+            self._record(self.generation, row_new, row_hits, time.monotonic() - row_began)
+
+    def _finished(self, key: str) -> bool:
+        """Record one finished evaluation; True when it completes a generation's worth."""
+        size = self.search.population_size
+        self.generation_of[key] = self.n_done // size
+        self.order.append(key)
+        self.n_done += 1
+        self._insert(key)
+        return self.n_done % size == 0
