@@ -74,7 +74,8 @@ def serial_regressor():
     return RepeatedRegressor(small_mlp_regressor(), n_repeats=4, random_state=3).fit(X_reg, y_reg)
 
 
-def test_classifier_same_seeds_and_predictions_on_every_backend(backend, serial_classifier):
+def test_same_seeds_and_predictions_on_every_backend(backend, serial_classifier,
+                                                     serial_regressor):
     clf = RepeatedClassifier(small_mlp_classifier(), n_repeats=4, random_state=3, **backend)
     clf.fit(X_clf, y_clf)
     assert clf.seeds_ == serial_classifier.seeds_ == spawn_seeds(3, 4)
@@ -83,8 +84,6 @@ def test_classifier_same_seeds_and_predictions_on_every_backend(backend, serial_
     for member, serial_member in zip(clf.estimators_, serial_classifier.estimators_):
         assert member[-1].random_state == serial_member[-1].random_state
 
-
-def test_regressor_same_seeds_and_predictions_on_every_backend(backend, serial_regressor):
     reg = RepeatedRegressor(small_mlp_regressor(), n_repeats=4, random_state=3, **backend)
     reg.fit(X_reg, y_reg)
     assert reg.seeds_ == serial_regressor.seeds_
