@@ -33,7 +33,7 @@ def inprocess_client():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         with Client(cluster, set_as_default=False) as dask_client:
             yield dask_client
 
