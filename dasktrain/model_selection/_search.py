@@ -41,6 +41,14 @@ _CHECKPOINT_MAGIC = b"DASKTRAIN-CHECKPOINT"
 _CHECKPOINT_VERSION = 1
 
 
+class CandidateFailedWarning(FitFailedWarning, UserWarning):
+    """Some candidates failed or timed out; their failing splits score `error_score`.
+
+    A :class:`~sklearn.exceptions.FitFailedWarning` (as scikit-learn's searches
+    warn) that is also a :class:`UserWarning`.
+    """
+
+
 # --------------------------------------------------------------------------- parameter checks
 
 def _is_scoring(value) -> bool:
@@ -613,7 +621,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                 f"\n\nBelow are more details about the failures:\n{summary}")
         warnings.warn(f"{len(failed)} candidates out of {len(rows)} failed or timed out; their "
                       f"failing splits score error_score={self.error_score!r}. Reasons:\n"
-                      f"{summary}", FitFailedWarning, stacklevel=3)
+                      f"{summary}", CandidateFailedWarning, stacklevel=3)
 
     def _best_index(self, results: dict, metric: str) -> int:
         if callable(self.refit):
