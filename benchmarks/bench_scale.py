@@ -126,7 +126,7 @@ def _med(runs, key):
 
 def run(quick: bool) -> dict:
     sizes = (200, 2000) if quick else (1000, 10000)
-    pop, gens = (100, 4) if quick else (500, 9)  # pop x (gens + 1) evaluations at most
+    pop, gens = (50, 4) if quick else (500, 9)  # pop x (gens + 1) evaluations at most
     repeats = 1 if quick else REPEATS
     breed_runs = {size: [] for size in sizes}
     breed_memory = {}
