@@ -18,7 +18,7 @@ from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
 from .._execution import is_dask_collection
 from ..utils import HasMethods, Interval, Options, set_random_states, spawn_seeds
 from ..utils._data import allows_nan, check_fit_data, check_predict_data
-from ._stacking import take_rows
+from ._stacking import take_rows, without_client
 
 __all__ = ["PartitionedEnsemble"]
 
@@ -125,6 +125,11 @@ def _one_column_per_block(collection):
     if hasattr(collection, "numblocks") and collection.ndim == 2 and collection.numblocks[1] > 1:
         return collection.rechunk({1: -1})
     return collection
+
+
+def _label(value) -> str:
+    """A class label as users write it (``0``, ``'cat'``), not as numpy shows it."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _soft_voting(ensemble) -> bool:
@@ -344,7 +349,7 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
         if class_counts is not None and class_counts.min() < n_partitions:
             rare = int(np.argmin(class_counts))
             raise ValueError(
-                f"{owner} cannot spread class {self.classes_[rare]!r} over "
+                f"{owner} cannot spread class {_label(self.classes_[rare])} over "
                 f"n_partitions={n_partitions} partitions: it has only {class_counts[rare]} "
                 "sample(s), and every partition must see every class. Use at most "
                 f"{int(class_counts.min())} partitions."
@@ -452,12 +457,15 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
             if len(missing):
                 raise ValueError(
                     f"Block {index} of the data given to {owner} has no sample of class "
-                    f"{missing[0]!r}; every partition must see every class. Shuffle the rows "
-                    "before chunking, or use fewer, larger blocks."
+                    f"{_label(missing[0])}; every partition must see every class. Shuffle "
+                    "the rows before chunking, or use fewer, larger blocks."
                 )
         return classes
 
     # ---------------------------------------------------------------- predict
+
+    def _blockwise(self, method: str, X):
+        return ParallelEstimatorMixin._blockwise(without_client(self), method, X)
 
     def _member_outputs(self, method: str, X):
         check_is_fitted(self)

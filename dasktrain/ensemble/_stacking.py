@@ -87,6 +87,17 @@ def fit_fold_and_predict(estimator, X, y, train, test, method: str, n_classes):
     return predictions
 
 
+def without_client(estimator):
+    """A shallow copy of a fitted `estimator` whose ``client`` is None.
+
+    Blockwise prediction puts the estimator into the task graph, which dask
+    tokenizes and may send to the workers; a Client can be neither.
+    """
+    stripped = copy.copy(estimator)
+    stripped.client = None
+    return stripped
+
+
 def fit_estimator(estimator, X, y):
     """Fit `estimator` on all of `X`, `y` and return it."""
     return estimator.fit(X, y)
@@ -679,6 +690,9 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
         return self
 
     # ---------------------------------------------------------------- predict
+
+    def _blockwise(self, method: str, X):
+        return ParallelEstimatorMixin._blockwise(without_client(self), method, X)
 
     def _fitted_classifier(self) -> bool:
         return hasattr(self, "classes_")
