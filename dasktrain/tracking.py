@@ -166,7 +166,7 @@ class MLflowCallback(Callback):
         self.candidate_run_ids_ = []
         self.model_uri_ = None
         self._client = None
-        self._logged = set()
+        self._runs = {}
 
     def _params(self) -> dict:
         return {"experiment_name": self.experiment_name, "tracking_uri": self.tracking_uri,
@@ -200,7 +200,7 @@ class MLflowCallback(Callback):
         self.run_id_ = run.info.run_id
         self.candidate_run_ids_ = []
         self.model_uri_ = None
-        self._logged = set()
+        self._runs = {}
         self._log_params(self.run_id_, self._search_params(search))
 
     def on_generation(self, search, record: dict) -> None:
@@ -273,42 +273,58 @@ class MLflowCallback(Callback):
         for start in range(0, len(items), 100):  # MLflow takes at most 100 params a batch
             self._client.log_batch(run_id, params=items[start:start + 100])
 
+    @staticmethod
+    def _metrics_of(row: dict, step: int) -> list:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        return [Metric(name, float(value), now, step) for name, value in row.items()
+                if name not in ("params", "generation") and not name.startswith("param_")
+                and _is_number(value)]
+
+    def _log_metrics(self, run_id: str, metrics: list, tags=()) -> None:
+        for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 a batch
+            self._client.log_batch(run_id, metrics=metrics[start:start + 1000],
+                                   tags=tags if start == 0 else ())
+        if not metrics and tags:
+            self._client.log_batch(run_id, tags=tags)
+
     def _log_candidate(self, row: dict, default_generation) -> None:
-        """One nested run for a candidate (a row of cv_results_), once per distinct candidate."""
-        from mlflow.entities import Metric, RunTag
+        """One nested run per distinct candidate (a row of cv_results_).
+
+        A candidate seen again (in ``cv_results_`` at the end) gets only the
+        metrics its run lacks, such as the per-split scores and ranks.
+        """
+        from mlflow.entities import RunTag
 
         params = dict(row.get("params") or {})
         key = _candidate_key(params)
-        if key in self._logged:
-            return
-        self._logged.add(key)
         generation = row.get("generation", default_generation)
+        step = 0 if generation is None else int(generation)
+        metrics = self._metrics_of(row, step)
+        if key in self._runs:
+            run_id, logged = self._runs[key]
+            new = [metric for metric in metrics if metric.key not in logged]
+            self._log_metrics(run_id, new)
+            logged.update(metric.key for metric in new)
+            return
         status = str(row.get("status") or "ok")
         tags = {"mlflow.parentRunId": self.run_id_, "dasktrain.status": status}
         if generation is not None:
             tags["dasktrain.generation"] = str(int(generation))
         name = f"candidate {len(self.candidate_run_ids_)}"
-        run = self._client.create_run(self.experiment_id_, run_name=name, tags=tags)
-        run_id = run.info.run_id
-        logged = dict(params)
+        run_id = self._client.create_run(self.experiment_id_, run_name=name,
+                                         tags=tags).info.run_id
+        logged_params = dict(params)
         if generation is not None:
-            logged["generation"] = int(generation)
-        self._log_params(run_id, logged)
-        now = int(time.time() * 1000)
-        step = 0 if generation is None else int(generation)
-        metrics = [Metric(name, float(value), now, step) for name, value in row.items()
-                   if name not in ("params", "generation") and not name.startswith("param_")
-                   and _is_number(value)]
-        extra_tags = [RunTag("dasktrain.error", str(row["error"])[:5000])] if row.get(
-            "error") else []
-        for start in range(0, len(metrics), 1000):
-            self._client.log_batch(run_id, metrics=metrics[start:start + 1000],
-                                   tags=extra_tags if start == 0 else ())
-        if not metrics and extra_tags:
-            self._client.log_batch(run_id, tags=extra_tags)
+            logged_params["generation"] = int(generation)
+        self._log_params(run_id, logged_params)
+        error = [RunTag("dasktrain.error", str(row["error"])[:5000])] if row.get("error") else []
+        self._log_metrics(run_id, metrics, error)
         failed = status != "ok" or any(metric.key.startswith("mean_test_")
                                        and math.isnan(metric.value) for metric in metrics)
         self._client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+        self._runs[key] = (run_id, {metric.key for metric in metrics})
         self.candidate_run_ids_.append(run_id)
 
     def _log_sklearn_model(self, estimator) -> None:

@@ -129,11 +129,12 @@ class StreamingSearch:
                 "generations": 1}
 
 
-def candidate(depth, scores, generation, status="ok", error=""):
+def candidate(depth, scores, generation, status="ok", error="", splits=True):
     row = {"params": {"max_depth": depth}, "generation": generation, "status": status,
            "error": error, "mean_test_score": float(np.mean(scores)),
            "std_test_score": float(np.std(scores))}
-    row.update({f"split{i}_test_score": score for i, score in enumerate(scores)})
+    if splits:
+        row.update({f"split{i}_test_score": score for i, score in enumerate(scores)})
     return row
 
 
@@ -146,7 +147,7 @@ def test_candidates_of_a_record_are_logged_when_the_generation_ends(store, clien
         "generation": 0, "best": 0.9, "mean": 0.85, "std": 0.05, "evaluations": 2,
         "cache_hits": 0, "seconds": 0.1, "best_params": {"max_depth": 2},
         "candidates": [candidate(1, [0.8, 0.8], 0),
-                       candidate(2, [0.9, 0.9], 0)]})
+                       candidate(2, [0.9, 0.9], 0, splits=False)]})
     parent = client.get_run(callback.run_id_)
     assert parent.info.status == "RUNNING" and parent.info.run_name == "streamed"
     assert len(children_of(client, parent)) == 2  # logged before the search ends
@@ -161,7 +162,9 @@ def test_candidates_of_a_record_are_logged_when_the_generation_ends(store, clien
     callback.on_end(search)
 
     children = children_of(client, client.get_run(callback.run_id_)).values()
-    assert len(children) == 3  # on_end found nothing new in cv_results_
+    assert len(children) == 3  # on_end found no new candidate in cv_results_...
+    depth_2 = next(run for run in children if run.data.params["max_depth"] == "2")
+    assert depth_2.data.metrics["split1_test_score"] == 0.9  # ...but the splits it lacked
     statuses = {run.data.params["max_depth"]: run.info.status for run in children}
     assert statuses == {"1": "FINISHED", "2": "FINISHED", "3": "FAILED"}
     errors = [run.data.tags.get("dasktrain.error") for run in children]
