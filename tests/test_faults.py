@@ -13,12 +13,14 @@ import signal
 import threading
 import time
 
+import dask
 import numpy as np
 import pytest
 from _cluster import ProcessCluster
 
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_classification
+from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.tree import DecisionTreeClassifier
 
@@ -307,7 +309,7 @@ def test_failing_hanging_and_stuck_candidates_are_recorded(where, request):
                              population_size=4, generations=0, cv=2, eval_timeout=1.0,
                              random_state=0, **backend)
     start = time.monotonic()
-    with pytest.warns(UserWarning, match="failed or timed out"):
+    with pytest.warns(FitFailedWarning, match="failed or timed out"):
         search.fit(X, y)
     check_fault_records(search, 40, time.monotonic() - start)
 
@@ -322,20 +324,24 @@ def test_error_score_raise_raises_the_original_exception():
 
 
 @pytest.mark.timeout(180)
-def test_candidate_using_too_much_memory_is_recorded_and_the_search_goes_on():
+def test_candidate_using_too_much_memory_is_recorded_and_the_search_goes_on(monkeypatch):
     X, y = small_data()
-    with ProcessCluster(n_workers=2, memory_limit="600MiB") as cluster:
+    # one retry instead of three keeps the test short: for the scheduler, and for the backend
+    monkeypatch.setenv("DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "1")
+    with ProcessCluster(n_workers=2, memory_limit="600MiB") as cluster, \
+            dask.config.set({"distributed.scheduler.allowed-failures": 1}):
         client = cluster.client()
         search = GeneticSearchCV(FaultyClassifier(), {"behaviour": Categorical(["ok", "memory"])},
                                  population_size=2, generations=0, cv=2, random_state=0,
                                  use_dask=True, client=client)
-        with pytest.warns(UserWarning, match="failed or timed out"):
+        with pytest.warns(FitFailedWarning, match="failed or timed out"):
             search.fit(X, y)
         client.wait_for_workers(2, timeout=60)
     results = search.cv_results_
     index = [params["behaviour"] for params in results["params"]].index("memory")
     assert results["status"][index] == "error"
     assert "TaskKilledError" in results["error"][index]
+    assert "out of memory" in results["error"][index]
     assert np.isnan(results["mean_test_score"][index])
     assert search.best_params_ == {"behaviour": "ok"}
 
@@ -464,7 +470,7 @@ def resident_bytes():
 
 @pytest.mark.timeout(300)
 def test_soak_bounded_in_flight_queue_keeps_memory_and_futures_bounded(process_client):
-    n_tasks, in_flight = 5000, 32
+    n_tasks, in_flight = 2000, 32
     tasks_before = process_client.run_on_scheduler(scheduler_task_count)
     futures_before = len(process_client.futures)
     with execution_backend(use_dask=True, client=process_client) as backend:
@@ -474,7 +480,7 @@ def test_soak_bounded_in_flight_queue_keeps_memory_and_futures_bounded(process_c
         for future in ac:
             total += future.result()
             done += 1
-            if done == 1000:
+            if done == 500:
                 baseline = resident_bytes()
             if submitted < n_tasks:
                 ac.add(backend.submit(cheap_task, submitted))
@@ -485,7 +491,40 @@ def test_soak_bounded_in_flight_queue_keeps_memory_and_futures_bounded(process_c
         grown = resident_bytes() - baseline
     assert done == n_tasks and total == sum(range(1, n_tasks + 1))
     assert most_held <= in_flight + 1  # futures are dropped as soon as their result is read
-    assert grown < 64 * 2**20  # resident memory of this process, over 4,000 tasks
+    assert grown < 64 * 2**20  # resident memory of this process, over 1,500 tasks
     assert wait_until(lambda: len(process_client.futures) <= futures_before)
     assert wait_until(
         lambda: process_client.run_on_scheduler(scheduler_task_count) <= tasks_before)
+
+
+class MemoryProbe:
+    """A callback that samples resident memory and live futures of this process."""
+
+    def __init__(self, at_generation):
+        self.at_generation, self.samples = at_generation, []
+
+    def on_generation(self, search, record):
+        if record["generation"] in (self.at_generation, search.generations):
+            import concurrent.futures
+            import gc
+
+            gc.collect()
+            futures = sum(isinstance(obj, concurrent.futures.Future) for obj in gc.get_objects())
+            self.samples.append((resident_bytes(), futures))
+
+
+@pytest.mark.timeout(400)
+def test_soak_steady_state_search_of_5000_evaluations():
+    from sklearn.linear_model import RidgeClassifier
+
+    X, y = make_classification(n_samples=40, n_features=4, random_state=0)
+    probe = MemoryProbe(at_generation=10)
+    search = GeneticSearchCV(RidgeClassifier(), {"alpha": Continuous(1e-6, 1e6, log=True)},
+                             population_size=50, generations=99, cv=2,
+                             strategy="steady_state", callbacks=[probe], refit=False,
+                             random_state=0)
+    search.fit(X, y)
+    assert search.history_["evaluations"].sum() == 5000
+    (rss_early, futures_early), (rss_end, futures_end) = probe.samples
+    assert rss_end - rss_early < 100 * 2**20  # bytes over 4,500 evaluations
+    assert futures_end <= futures_early + 8  # no future is kept per evaluation

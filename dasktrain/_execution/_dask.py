@@ -9,14 +9,13 @@ import uuid
 import weakref
 from typing import Any
 
+import dask
 import distributed
 from dask.base import tokenize
 
 from . import _base
 from ._base import Backend, TaskKilledError, WorkersLostError
 
-#: How many times a task dropped by Dask because its inputs were lost is submitted again.
-ALLOWED_REMAKES = 3
 
 
 def _task_killed(exc: BaseException, key) -> TaskKilledError:
@@ -209,6 +208,8 @@ class DaskBackend(Backend):
         self._live: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._remake_lock = threading.RLock()
         self._remade_any = False
+        #: times a task dropped because its inputs were lost is submitted again (Dask's bound)
+        self.allowed_failures = int(dask.config.get("distributed.scheduler.allowed-failures", 3))
 
     def _watch(self, future, spec=None, remember: bool = True):
         """Make `future` a WatchedFuture of this backend, remembered until close."""
@@ -231,10 +232,12 @@ class DaskBackend(Backend):
         with self._remake_lock:
             if lost._dasktrain_replacement is not None:
                 return lost._current()
-            if lost._dasktrain_remade >= ALLOWED_REMAKES:
+            if lost._dasktrain_remade >= self.allowed_failures:
                 raise TaskKilledError(
-                    f"Task {lost.key!r} was dropped by Dask {lost._dasktrain_remade + 1} times "
-                    "because data it needed was lost with a worker; giving up.", key=lost.key)
+                    f"Task {lost.key!r} was lost {lost._dasktrain_remade + 1} times: the "
+                    "workers running it or holding its inputs died (killed, out of memory, or "
+                    f"crashed); giving up after {self.allowed_failures} attempts to run it "
+                    "again (distributed.scheduler.allowed-failures).", key=lost.key)
             self._remade_any = True
             spec = lost._dasktrain_spec
             if spec[0] == "data":
