@@ -276,11 +276,14 @@ def load_space(path: str, estimator=None) -> dict:
 
     Examples
     --------
-    >>> import json, tempfile
-    >>> with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
-    ...     json.dump({"C": {"type": "continuous", "low": 0.1, "high": 10, "log": True},
-    ...                "kernel": ["rbf", "poly"]}, file)
-    >>> load_space(file.name)
+    >>> import json, os, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "space.json")
+    ...     with open(path, "w") as file:
+    ...         json.dump({"C": {"type": "continuous", "low": 0.1, "high": 10, "log": True},
+    ...                    "kernel": ["rbf", "poly"]}, file)
+    ...     space = load_space(path)
+    >>> space
     {'C': Continuous(0.1, 10.0, log=True), 'kernel': Categorical(['rbf', 'poly'])}
     """
     import json
