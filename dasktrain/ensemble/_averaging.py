@@ -161,9 +161,8 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
         self.classes_ = classes
         return classes
 
-    def _in_memory_partitions(self, backend, X, y, seed: int):
+    def _in_memory_partitions(self, backend, X, y, n_parts: int, seed: int):
         n_samples = X.shape[0]
-        n_parts = min(self.n_partitions or DEFAULT_N_PARTITIONS, n_samples)
         order = (np.random.default_rng(seed).permutation(n_samples) if self.shuffle
                  else np.arange(n_samples))
         indices = [np.sort(order[a:b]) for a, b in row_bounds(n_samples, n_parts)]
@@ -194,26 +193,29 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
         owner = type(self).__name__
         multi_output = (not self._classification
                         and get_tags(self.estimator).target_tags.multi_output)
+        dask_input = is_dask_collection(X) or is_dask_collection(y)
+        if dask_input:
+            X, y, names = check_dask_inputs(X, y, multi_output=multi_output)
+            self.n_features_in_ = int(X.shape[1])
+            if names is not None:
+                self.feature_names_in_ = names
+        else:
+            X, y = check_fit_data(self, self.estimator, X, y,
+                                  task="classification" if self._classification
+                                  else "regression")
+            classes = self._set_classes(np.unique(y) if self._classification else None)
         with self._execution_backend() as backend:
-            if is_dask_collection(X) or is_dask_collection(y):
-                X, y, names = check_dask_inputs(X, y, multi_output=multi_output)
-                self.n_features_in_ = int(X.shape[1])
-                if names is not None:
-                    self.feature_names_in_ = names
+            if dask_input:
                 parts, sizes, classes = dask_partitions(
                     backend, X, y, n_partitions=self.n_partitions,
                     classification=self._classification,
                     check_finite=not allows_nan(self.estimator), as_float=False)
+                classes = self._set_classes(classes)
                 split_seed, *seeds = spawn_seeds(self.random_state, len(parts) + 1)
             else:
-                X, y = check_fit_data(self, self.estimator, X, y,
-                                      task="classification" if self._classification
-                                      else "regression")
-                classes = np.unique(y) if self._classification else None
                 n_parts = min(self.n_partitions or DEFAULT_N_PARTITIONS, X.shape[0])
                 split_seed, *seeds = spawn_seeds(self.random_state, n_parts + 1)
-                parts, sizes = self._in_memory_partitions(backend, X, y, split_seed)
-            classes = self._set_classes(classes)
+                parts, sizes = self._in_memory_partitions(backend, X, y, n_parts, split_seed)
             weights = np.asarray(sizes, dtype=np.float64) / sum(sizes)
             models = [set_random_states(clone(self.estimator), seeds[0]) for _ in parts]
             global_parameters = None
