@@ -528,3 +528,65 @@ def test_soak_steady_state_search_of_5000_evaluations():
     (rss_early, futures_early), (rss_end, futures_end) = probe.samples
     assert rss_end - rss_early < 100 * 2**20  # bytes over 4,500 evaluations
     assert futures_end <= futures_early + 8  # no future is kept per evaluation
+
+
+# --- interrupted client -----------------------------------------------------------------------
+
+CHECKPOINTED_SEARCH = """
+import json, sys, time
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from dasktrain import GeneticSearchCV
+from dasktrain.space import Continuous
+
+class Slowly:  # leaves time to kill this process between generations
+    def on_generation(self, search, record):
+        time.sleep(float(sys.argv[3]))
+
+X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+search = GeneticSearchCV(LogisticRegression(), {"C": Continuous(1e-3, 1e3, log=True)},
+                         population_size=4, generations=4, cv=2, random_state=0,
+                         checkpoint=sys.argv[1], callbacks=[Slowly()], refit=False)
+search.fit(X, y)
+with open(sys.argv[2], "w") as out:
+    json.dump({"params": [p["C"] for p in search.cv_results_["params"]],
+               "scores": list(search.cv_results_["mean_test_score"]),
+               "best": search.best_params_["C"]}, out)
+"""
+
+
+@pytest.mark.timeout(240)
+def test_killed_client_resumes_from_its_checkpoint_with_the_same_result(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "search.py"
+    script.write_text(CHECKPOINTED_SEARCH)
+    checkpoint, out = tmp_path / "search.ckpt", tmp_path / "result.json"
+    uninterrupted = tmp_path / "uninterrupted.json"
+    subprocess.run([sys.executable, str(script), str(tmp_path / "other.ckpt"),
+                    str(uninterrupted), "0"], check=True, timeout=200)
+
+    child = subprocess.Popen([sys.executable, str(script), str(checkpoint), str(out), "3"])
+    try:
+        assert wait_until(checkpoint.exists, timeout=120)
+        time.sleep(0.5)
+        child.send_signal(signal.SIGKILL)  # mid-search, between or during generations
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert not out.exists()  # it was killed before the end
+    subprocess.run([sys.executable, str(script), str(checkpoint), str(out), "0"], check=True,
+                   timeout=200)
+    assert json.loads(out.read_text()) == json.loads(uninterrupted.read_text())
+
+    # a checkpoint cut short (a crash while writing) is never read as valid
+    data = checkpoint.read_bytes()
+    checkpoint.write_bytes(data[: len(data) // 2])
+    failed = subprocess.run([sys.executable, str(script), str(checkpoint), str(out), "0"],
+                            capture_output=True, text=True, timeout=200)
+    assert failed.returncode != 0
+    assert "'checkpoint'" in failed.stderr and "ValueError" in failed.stderr
