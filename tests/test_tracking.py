@@ -43,11 +43,21 @@ def children_of(client, parent):
     return {run.info.run_id: run for run in runs}
 
 
-def small_search(callback, **backend):
+class CountLoggedRuns(Callback):
+    """Notes, after each generation, how many candidate runs the MLflow callback has made."""
+
+    def __init__(self, mlflow_callback):
+        self.mlflow_callback, self.counts = mlflow_callback, []
+
+    def on_generation(self, search, record):
+        self.counts.append(len(self.mlflow_callback.candidate_run_ids_))
+
+
+def small_search(callback, probe=None, **backend):
     return GeneticSearchCV(DecisionTreeClassifier(),
                            {"max_depth": Integer(1, 8), "criterion": ["gini", "entropy"]},
                            population_size=4, generations=1, cv=3, random_state=0,
-                           callbacks=[callback], **backend)
+                           callbacks=[callback] + ([probe] if probe else []), **backend)
 
 
 @pytest.mark.parametrize("params, err, match", [
@@ -81,7 +91,12 @@ def test_missing_mlflow_gives_a_clear_import_error(monkeypatch):
 def test_search_is_logged_as_parent_and_nested_runs(store, client, backend):
     callback = MLflowCallback(experiment_name="search", tracking_uri=store["uri"],
                               log_model=FAST_MODEL)
-    search = small_search(callback, **backend).fit(X, y)
+    probe = CountLoggedRuns(callback)
+    search = small_search(callback, probe, **backend).fit(X, y)
+
+    # Each generation's candidates were logged when that generation ended, not at the end.
+    generations = search.cv_results_["generation"]
+    assert probe.counts == [int((generations <= g).sum()) for g in search.history_["generation"]]
 
     parent = client.get_run(callback.run_id_)
     assert parent.info.status == "FINISHED"
