@@ -336,6 +336,15 @@ def test_bad_data_fails_before_any_work(record, X, y, err, match):
     assert not [entry for entry in record if entry[0] == "submit"]
 
 
+def test_dask_training_data_is_refused_clearly(record, iris):
+    import dask.array as da
+
+    X, y = iris
+    with pytest.raises(TypeError, match="needs X and y in memory .* PartitionedEnsemble"):
+        StackingEnsemble([("tree", tree())], cv=2).fit(da.from_array(X), y)
+    assert not [entry for entry in record if entry[0] == "submit"]
+
+
 def test_from_repeated_needs_a_repeated_estimator():
     with pytest.raises(TypeError, match="needs a RepeatedClassifier or RepeatedRegressor"):
         StackingEnsemble.from_repeated(tree())

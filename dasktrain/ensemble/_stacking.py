@@ -18,6 +18,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
+from .._execution import is_dask_collection
 from ..utils import HasMethods, Interval, Options, Predicate, set_random_states, spawn_seeds
 from ..utils._data import allows_nan, check_fit_data, check_predict_data
 
@@ -210,13 +211,13 @@ def _repeated_members(estimator):
 
 def _is_estimator_pair(item) -> bool:
     return (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
-            and (item[1] == "drop" or callable(getattr(item[1], "fit", None))))
+            and (_is_drop(item[1]) or callable(getattr(item[1], "fit", None))))
 
 
 def _first_estimator(estimators):
     """The first base estimator that is not ``"drop"``, or None when there is none."""
     for item in estimators if isinstance(estimators, (list, tuple)) else ():
-        if _is_estimator_pair(item) and not (isinstance(item[1], str) and item[1] == "drop"):
+        if _is_estimator_pair(item) and not _is_drop(item[1]):
             return item[1]
     return None
 
@@ -678,6 +679,14 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
         names, estimators, classification = self._expanded_estimators()
         final = self._final_estimator(classification)
         methods = self._methods(names, estimators, classification)
+        if is_dask_collection(X) or is_dask_collection(y):
+            raise TypeError(
+                f"{type(self).__name__}.fit needs X and y in memory (numpy, scipy sparse or "
+                f"pandas): out-of-fold stacking takes rows from anywhere in the data. Got X "
+                f"of type {type(X).__name__} and y of type {type(y).__name__}; compute them "
+                "first, or fit one model per block with PartitionedEnsemble. Prediction "
+                "accepts dask collections."
+            )
         kept = [estimator for estimator in estimators if not _is_drop(estimator)]
         strict = next((estimator for estimator in kept if not allows_nan(estimator)), kept[0])
         task = "classification" if classification else "regression"
