@@ -397,7 +397,7 @@ def _run_on_cluster(args, fit):
         raise CommandError(f"cannot connect to the scheduler at {args.scheduler!r}: "
                            f"{error}") from None
     try:
-        if not args.quiet and client.dashboard_link:
+        if not args.quiet and "dashboard" in client.scheduler_info().get("services", {}):
             print(f"Dask dashboard: {client.dashboard_link}", flush=True)
         return fit(client, None)
     finally:

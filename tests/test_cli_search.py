@@ -87,7 +87,8 @@ def test_search_parquet_with_a_yaml_space_on_a_scheduler(files, tmp_path, proces
     output = tmp_path / "out"
     result = run_cli("search", files["parquet"], *SEARCH_ARGS, "--space", files["yaml"],
                      "--scheduler", process_cluster.address, "--output", output)
-    assert "Dask dashboard: http" in result.stdout
+    port = process_cluster.client().scheduler_info()["services"]["dashboard"]
+    assert f"Dask dashboard: http://127.0.0.1:{port}/status" in result.stdout
     summary = check_search_output(output, files, load_space(files["yaml"]))
     assert summary["scheduler"] == process_cluster.address
 
@@ -113,6 +114,20 @@ def test_repeat_on_a_scheduler(files, tmp_path, process_cluster):
     # The seeds depend on --random-state only, as for the estimator itself.
     expected.fit(files["X"], files["y"])
     assert list(model.seeds_) == list(expected.seeds_)
+
+
+def test_the_dashboard_link_is_printed_only_when_the_scheduler_serves_one(
+        files, tmp_path, inprocess_client, capsys):
+    address = inprocess_client.scheduler_info()["address"]
+    assert main(["repeat", files["csv"], "--target", "species", "--estimator",
+                 "sklearn.tree.DecisionTreeClassifier", "--n-repeats", "2", "--scheduler",
+                 address, "--output", str(tmp_path / "out")]) == 0
+    port = inprocess_client.scheduler_info()["services"]["dashboard"]
+    assert re.search(rf"Dask dashboard: http://\S+:{port}/status", capsys.readouterr().out)
+    assert main(["repeat", files["csv"], "--target", "species", "--estimator",
+                 "sklearn.tree.DecisionTreeClassifier", "--n-repeats", "2", "--scheduler",
+                 address, "--quiet", "--output", str(tmp_path / "out")]) == 0
+    assert "Dask dashboard" not in capsys.readouterr().out  # --quiet prints no link
 
 
 def test_help_is_complete():
