@@ -199,6 +199,8 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
             self.n_features_in_ = int(X.shape[1])
             if names is not None:
                 self.feature_names_in_ = names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
         else:
             X, y = check_fit_data(self, self.estimator, X, y,
                                   task="classification" if self._classification

@@ -17,7 +17,7 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy import optimize, sparse
+from scipy import optimize
 from scipy.special import expit, logsumexp, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -203,9 +203,20 @@ def row_bounds(n_rows: int, n_blocks: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def default_n_blocks(n_rows: int, n_features: int) -> int:
-    """Blocks of about TARGET_BLOCK_BYTES of float64: the same number on every backend."""
-    return max(1, min(n_rows, math.ceil(n_rows * max(n_features, 1) * 8 / TARGET_BLOCK_BYTES)))
+def default_n_blocks(X) -> int:
+    """Blocks of about TARGET_BLOCK_BYTES each: the same number on every backend.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> default_n_blocks(np.zeros((10, 2))), default_n_blocks(np.zeros((10**6, 50)))
+    (1, 12)
+    """
+    if hasattr(X, "nnz"):  # sparse: the bytes actually stored
+        nbytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    else:
+        nbytes = X.shape[0] * max(X.shape[1], 1) * 8
+    return max(1, min(X.shape[0], math.ceil(nbytes / TARGET_BLOCK_BYTES)))
 
 
 def scatter_row_blocks(backend, X, y, bounds) -> list:
@@ -450,9 +461,10 @@ class _DistributedLinearModel(ParallelEstimatorMixin, BaseEstimator):
         ----------
         X : array-like, sparse matrix, dask array or dask dataframe of shape (n_samples, n_features)
             Training data; numeric.
-        y : array-like, dask array or dask series of shape (n_samples,)
-            Targets; when X is a dask collection, y is one with the same row
-            blocks (a numpy y is cut like a dask array X).
+        y : array-like, dask array or dask series of shape (n_samples,) or (n_samples, n_targets)
+            Targets (several columns for regression only); when X is a dask
+            collection, y is one with the same row blocks (a numpy y is cut
+            like a dask array X).
 
         Returns
         -------
@@ -476,7 +488,7 @@ class _DistributedLinearModel(ParallelEstimatorMixin, BaseEstimator):
                                  multi_output=not self._classification,
                                  y_numeric=not self._classification)
             y = self._check_targets(y)
-            n_blocks = self.n_partitions or default_n_blocks(*X.shape)
+            n_blocks = self.n_partitions or default_n_blocks(X)
             with self._execution_backend() as backend:
                 blocks = scatter_row_blocks(backend, X, y, row_bounds(X.shape[0], n_blocks))
                 params = self._minimize(backend, blocks, X.shape[0])
