@@ -57,11 +57,9 @@ def _is_pool_breakage(exc: BaseException | None) -> bool:
     """True when `exc` says the pool lost a process, not that the task itself raised."""
     if exc is None:
         return False
-    from concurrent.futures.process import BrokenProcessPool
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
 
-    from joblib.externals.loky.process_executor import ShutdownExecutorError
-
-    return isinstance(exc, (BrokenProcessPool, ShutdownExecutorError))
+    return isinstance(exc, TerminatedWorkerError)
 
 
 def _copy_outcome(source: Future, target: Future) -> None:
