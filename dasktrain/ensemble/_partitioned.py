@@ -18,7 +18,7 @@ from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
 from .._execution import is_dask_collection
 from ..utils import HasMethods, Interval, Options, set_random_states, spawn_seeds
 from ..utils._data import allows_nan, check_fit_data, check_predict_data
-from ._stacking import take_rows, without_client
+from ._stacking import blockwise, take_rows
 
 __all__ = ["PartitionedEnsemble"]
 
@@ -465,7 +465,7 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
     # ---------------------------------------------------------------- predict
 
     def _blockwise(self, method: str, X):
-        return ParallelEstimatorMixin._blockwise(without_client(self), method, X)
+        return blockwise(self, method, X)
 
     def _member_outputs(self, method: str, X):
         check_is_fitted(self)
