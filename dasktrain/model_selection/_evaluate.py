@@ -7,8 +7,13 @@ a candidate (a dict of parameter values) into tasks on a
 - the data ``(X, y, fit_params)``, the base estimator, the scorers and the list
   of fold indices are scattered **once per fit**; a task receives their
   futures and the number of its fold, never a copy of the arrays;
-- one task per (candidate, fold, repeat), keyed ``fit-<candidate key>-<fold>-
-  <repeat>``, so an equal candidate is never evaluated twice: finished results
+- the splits (fold, repeat) of a candidate are fitted and scored by keyed
+  tasks (``fit-<candidate key>-<fold>-<repeat>``): one task per split when
+  fits are costly, several splits of one candidate per task when they are
+  cheap (judged from the splits finished so far), so that the backend's
+  per-task cost is paid once for several. A batch of candidates is submitted
+  with one ``map`` (one message on Dask) and finished results are gathered
+  together. An equal candidate is never evaluated twice: finished results
   are cached on the client (later generations get cache hits) and equal
   candidates within a batch are submitted once;
 - for a :class:`~sklearn.pipeline.Pipeline`, a run of leading transformer steps
@@ -20,20 +25,22 @@ a candidate (a dict of parameter values) into tasks on a
   times, never a fitted estimator); ``eval_timeout`` is enforced inside the task
   while it runs, by running the fit in a daemon thread and waiting for it.
 
-Functions :func:`fit_and_score` and :func:`fit_prefix` are the tasks;
+Functions :func:`fit_and_score_splits` and :func:`fit_prefix_task` are the
+tasks (over :func:`fit_and_score` and :func:`fit_prefix`);
 :class:`Evaluator` is the client-side bookkeeping.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import numbers
 import threading
 import time
 import zlib
 from collections import OrderedDict
 from concurrent.futures import CancelledError
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import sklearn
@@ -367,6 +374,54 @@ def fit_prefix(estimator, params, data, folds, fold, seed, start, stop, settings
         return Failure(STATUS_ERROR, f"{type(exc).__name__}: {exc}", time.perf_counter() - began)
 
 
+def fit_and_score_splits(splits, prefixes=None, *, estimator, data, folds, scorers, settings,
+                         budget=None) -> list[dict]:
+    """Fit and score several (candidate, split) pairs one after the other (a task).
+
+    Cheap fits are batched this way so that one task, one message and one
+    result carry several splits: the per-task cost of the backend is paid once.
+
+    Parameters
+    ----------
+    splits : list of (params, fold, seed)
+        What to evaluate, in order.
+    prefixes : list of (FittedPrefix, Failure or None) or None, default=None
+        The fitted leading steps each split builds on (None: none does).
+    estimator, data, folds, scorers, settings
+        As for :func:`fit_and_score`, shared by every split.
+    budget : float or None, default=None
+        Seconds left of the whole search when the task was submitted; the
+        splits share it, in order, from the moment the task starts.
+
+    Returns
+    -------
+    records : list of dict
+        One :func:`fit_and_score` record per split, in order.
+    """
+    began = time.perf_counter()
+    if prefixes is None:
+        prefixes = [None] * len(splits)
+    records = []
+    for (params, fold, seed), prefix in zip(splits, prefixes):
+        left = None
+        if budget is not None:
+            left = budget - (time.perf_counter() - began)
+            if left <= 0:
+                records.append(_failure_record(STATUS_BUDGET, "the search ran out of time",
+                                               scorers, settings))
+                continue
+        records.append(fit_and_score(estimator, params, data, folds, fold, seed, scorers,
+                                     settings, left, prefix))
+    return records
+
+
+def fit_prefix_task(params, fold, seed, start, stop, parent=None, *, estimator, data, folds,
+                    settings, budget=None):
+    """:func:`fit_prefix` with the arguments shared by a batch of prefix tasks as keywords."""
+    return fit_prefix(estimator, params, data, folds, fold, seed, start, stop, settings, budget,
+                      parent)
+
+
 # --------------------------------------------------------------------------- the client side
 
 def _hash(text: str) -> str:
@@ -384,7 +439,18 @@ class _Pending:
     params: dict
     records: list
     remaining: int
-    futures: list = field(default_factory=list)
+
+
+@dataclass
+class _Split:
+    """One (candidate, split) to evaluate, before it is given to a task."""
+
+    key: str
+    params: dict
+    split: int
+    fold: int
+    seed: object
+    chain: list  # prefix keys it builds on, shortest first
 
 
 def combine_records(params: dict, records: list[dict]) -> dict:
@@ -434,6 +500,17 @@ class Evaluator:
     keep_idle_prefixes : int, default=0
         How many prefix futures that no submitted candidate needs are kept (the
         most recently used), for candidates submitted later.
+    task_seconds : float, default=0.1
+        Cheap splits are batched: the splits of one candidate go to one task
+        until the task is expected to take about this long, judged from the
+        fit and score times of the splits finished so far (while none has
+        finished, a batch of at least ``4 * n_workers`` candidates gets one task
+        per candidate, a smaller one a task per split). A task is never bigger
+        than one candidate's splits, nor than a share of the batch that keeps
+        every worker busy (two tasks per worker among those in flight). 0 gives
+        every split its own task.
+    splits_per_task : int or None, default=None
+        A fixed number of splits per task instead (None: chosen as above).
 
     Attributes
     ----------
@@ -444,11 +521,15 @@ class Evaluator:
         True once the deadline given to :meth:`submit` or :meth:`wait` passed.
     n_prefix_tasks : int
         Number of prefix tasks submitted so far.
+    n_tasks : int
+        Number of fit-and-score tasks submitted so far (each covers one or
+        more splits).
     """
 
     def __init__(self, backend, estimator, X, y, fit_params, folds, scorers, *, repeat_seeds,
                  settings: Settings, candidate_key=None, share_prefixes: bool = True,
-                 keep_idle_prefixes: int = 0):
+                 keep_idle_prefixes: int = 0, task_seconds: float = 0.1,
+                 splits_per_task: int | None = None):
         self.backend = backend
         self.settings = settings
         self.repeat_seeds = list(repeat_seeds)
@@ -457,22 +538,30 @@ class Evaluator:
         self.metrics = list(scorers)
         self.candidate_key = candidate_key or default_candidate_key
         self.keep_idle_prefixes = keep_idle_prefixes
+        self.task_seconds = float(task_seconds)
+        self.splits_per_task = splits_per_task
+        self._n_workers = max(1, backend.n_workers)  # asked once: on Dask it is a request
         self._estimator = estimator
         self._steps = None
         if share_prefixes and isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
             self._steps = [name for name, _ in estimator.steps]
         # sent once per fit; every task gets these futures
-        self._estimator_future = backend.scatter(estimator, cache=False)
-        self._data_future = backend.scatter((X, y, dict(fit_params)))
-        self._folds_future = backend.scatter(list(folds))
+        self._shared = {
+            "estimator": backend.scatter(estimator, cache=False),
+            "data": backend.scatter((X, y, dict(fit_params))),
+            "folds": backend.scatter(list(folds)),
+        }
         self._scorers_future = backend.scatter(scorers, cache=False)
         self.results: dict[str, dict] = {}
         self.out_of_time = False
         self.n_prefix_tasks = 0
+        self.n_tasks = 0
         self._pending: dict[str, _Pending] = {}
-        self._owners: dict[int, tuple] = {}
-        self._prefixes: dict[str, list] = {}  # key -> [future, number of waiting final tasks]
+        self._owners: dict[int, tuple] = {}  # id(future) -> (future, [(key, split, chain)])
+        self._prefixes: dict[str, list] = {}  # key -> [future, number of waiting splits]
         self._idle: OrderedDict[str, None] = OrderedDict()
+        self._contents: dict[str, list | None] = {}  # candidate key -> its prefix contents
+        self._cost = [0.0, 0]  # seconds and number of the splits finished (fit + score)
         self._completed = backend.as_completed()
 
     # ------------------------------------------------------------------ submitting
@@ -486,16 +575,22 @@ class Evaluator:
         """Whether the candidate with `key` is evaluated or being evaluated."""
         return key in self.results or key in self._pending
 
+    @property
+    def split_seconds(self) -> float | None:
+        """Mean fit + score seconds of the splits finished so far (None before any)."""
+        seconds, count = self._cost
+        return seconds / count if count else None
+
     def submit(self, candidates, *, context=(), deadline: float | None = None):
         """Submit every candidate not yet evaluated nor in flight, once.
 
         Parameters
         ----------
         candidates : list of dict
-        context : list of dict, default=()
-            Other candidates (e.g. the population) whose pipeline prefixes are
-            likely to be asked for soon: a prefix shared with one of them is
-            fitted as its own task.
+        context : list of dict or str, default=()
+            Other candidates (e.g. the population), or the keys of candidates
+            already submitted, whose pipeline prefixes are likely to be asked
+            for soon: a prefix shared with one of them is fitted as its own task.
         deadline : float or None
             ``time.monotonic()`` value after which nothing more is submitted.
 
@@ -513,13 +608,106 @@ class Evaluator:
             if not self.known(key) and key not in new:
                 new[key] = dict(candidate)
         hits = len(keys) - len(new)
-        plans = self._plan_prefixes(list(new.values()), list(context))
-        for (key, params), plan in zip(new.items(), plans):
+        if not new:
+            return keys, hits
+        planned = list(zip(new.items(), self._plan_prefixes(new, list(context))))
+        # with a deadline, a few candidates at a time, each with the time then left
+        step = len(planned) if deadline is None else self._n_workers
+        for begin in range(0, len(planned), step):
             if deadline is not None and time.monotonic() >= deadline:
                 self.out_of_time = True
                 break
-            self._submit_candidate(key, params, plan, deadline)
+            budget = None if deadline is None else max(0.0, deadline - time.monotonic())
+            splits: list[list[_Split]] = []
+            new_prefixes: list[tuple] = []
+            for (key, params), plan in planned[begin:begin + step]:
+                self._pending[key] = _Pending(key=key, params=params,
+                                              records=[None] * self.n_splits,
+                                              remaining=self.n_splits)
+                splits.append(self._plan_splits(key, params, plan, new_prefixes))
+            self._submit_prefixes(new_prefixes, budget)
+            self._submit_splits(splits, budget, len(planned))
         return keys, hits
+
+    def _plan_splits(self, key: str, params: dict, plan: list, new_prefixes: list):
+        """The splits of one candidate; the prefix entries it needs are made (to submit)."""
+        out = []
+        for repeat, seed in enumerate(self.repeat_seeds):
+            for fold in range(self.n_folds):
+                chain, parent, start = [], None, 0
+                for depth, (length, (content, per_repeat)) in enumerate(plan):
+                    prefix_key = f"{content}/{fold}/{repeat if per_repeat else 'all'}"
+                    entry = self._prefixes.get(prefix_key)
+                    if entry is None:
+                        entry = self._prefixes[prefix_key] = [None, 0]
+                        new_prefixes.append((depth, prefix_key, params, fold, seed, start,
+                                             length, parent))
+                    entry[1] += 1
+                    self._idle.pop(prefix_key, None)
+                    chain.append(prefix_key)
+                    parent, start = prefix_key, length
+                out.append(_Split(key, params, repeat * self.n_folds + fold, fold, seed, chain))
+        return out
+
+    def _submit_prefixes(self, new_prefixes: list, budget) -> None:
+        """Submit the new prefix tasks, one ``map`` per depth (parents first)."""
+        for depth in sorted({item[0] for item in new_prefixes}):
+            level = [item for item in new_prefixes if item[0] == depth]
+            futures = self.backend.map(
+                fit_prefix_task,
+                [item[2] for item in level], [item[3] for item in level],
+                [item[4] for item in level], [item[5] for item in level],
+                [item[6] for item in level],
+                [None if item[7] is None else self._prefixes[item[7]][0] for item in level],
+                keys=[f"prefix-{item[1].replace('/', '-')}" for item in level],
+                settings=self.settings, budget=budget, **self._shared)
+            for item, future in zip(level, futures):
+                self._prefixes[item[1]][0] = future
+            self.n_prefix_tasks += len(level)
+
+    def _chunk_size(self, n_candidates: int) -> int:
+        """How many splits of a candidate one task evaluates."""
+        if self.splits_per_task is not None:
+            return max(1, int(self.splits_per_task))
+        if self.task_seconds <= 0:
+            return 1
+        n_workers = self._n_workers
+        cost = self.split_seconds
+        if cost is None:  # nothing measured yet: batch only when candidates are plenty
+            return self.n_splits if n_candidates >= 4 * n_workers else 1
+        size = math.ceil(self.task_seconds / max(cost, 1e-6))
+        # at least two tasks per worker among those in flight, so that all finish together
+        in_flight = max(n_candidates, len(self._pending))  # the new ones are pending
+        balanced = max(1, (in_flight * self.n_splits) // (2 * n_workers))
+        return max(1, min(size, balanced, self.n_splits))
+
+    def _submit_splits(self, splits: list[list[_Split]], budget, n_candidates: int) -> None:
+        """Submit the splits of the new candidates in batched tasks, with one ``map``."""
+        size = self._chunk_size(n_candidates)
+        chunks = [candidate[start:start + size] for candidate in splits
+                  for start in range(0, len(candidate), size)]
+        if not chunks:
+            return
+        payloads, prefixes, keys = [], [], []
+        any_prefix = any(split.chain for chunk in chunks for split in chunk)
+        for chunk in chunks:
+            first = chunk[0]
+            payloads.append([(split.params, split.fold, split.seed) for split in chunk])
+            if any_prefix:
+                prefixes.append([self._prefixes[split.chain[-1]][0] if split.chain else None
+                                 for split in chunk])
+            repeat = first.split // self.n_folds
+            keys.append(f"fit-{first.key}-{first.fold}-{repeat}"
+                        + (f"-{len(chunk)}" if len(chunk) > 1 else ""))
+        iterables = [payloads, prefixes] if any_prefix else [payloads]
+        futures = self.backend.map(fit_and_score_splits, *iterables, keys=keys,
+                                   scorers=self._scorers_future, settings=self.settings,
+                                   budget=budget, **self._shared)
+        for chunk, future in zip(chunks, futures):
+            self._owners[id(future)] = (future, [(split.key, split.split, split.chain)
+                                                 for split in chunk])
+            self._completed.add(future)
+        self.n_tasks += len(chunks)
 
     def _prefix_contents(self, params: dict) -> list | None:
         """Content key of each prefix length 1..n_steps-1 of a candidate, or None."""
@@ -540,18 +728,34 @@ class Evaluator:
             contents.append((_hash(repr((length, items))), per_repeat))
         return contents
 
+    def _contents_of(self, candidate) -> list | None:
+        """Prefix contents of a candidate dict, or of a submitted candidate's key (cached)."""
+        if isinstance(candidate, str):
+            if candidate not in self._contents:
+                known = self.results.get(candidate) or self._pending.get(candidate)
+                params = None if known is None else (
+                    known["params"] if isinstance(known, dict) else known.params)
+                self._contents[candidate] = (None if params is None
+                                             else self._prefix_contents(params))
+            return self._contents[candidate]
+        return self._prefix_contents(candidate)
+
     def _random_steps(self, params: dict) -> list[bool]:
         model = clone(self._estimator).set_params(**params)
         return [hasattr(step, "get_params") and bool(random_state_params(step))
                 for _, step in model.steps]
 
-    def _plan_prefixes(self, candidates: list[dict], context: list[dict]) -> list[list]:
-        """For each candidate, the prefix lengths fitted as their own tasks."""
+    def _plan_prefixes(self, candidates: dict, context: list) -> list[list]:
+        """For each candidate (key -> params), the prefix lengths fitted as their own tasks."""
         if self._steps is None or not candidates:
             return [[] for _ in candidates]
-        contents = [self._prefix_contents(candidate) for candidate in candidates]
+        contents = []
+        for key, params in candidates.items():
+            if key not in self._contents:
+                self._contents[key] = self._prefix_contents(params)
+            contents.append(self._contents[key])
         counts: dict = {}
-        for content in contents + [self._prefix_contents(other) for other in context]:
+        for content in contents + [self._contents_of(other) for other in context]:
             for item in content or ():
                 counts[item[0]] = counts.get(item[0], 0) + 1
         live = {key.split("/")[0] for key in self._prefixes}
@@ -568,37 +772,6 @@ class Evaluator:
                     lengths.append((index + 1, content[index]))
             plans.append(lengths)
         return plans
-
-    def _submit_candidate(self, key: str, params: dict, plan: list, deadline) -> None:
-        pending = _Pending(key=key, params=params, records=[None] * self.n_splits,
-                           remaining=self.n_splits)
-        self._pending[key] = pending
-        budget = None if deadline is None else max(0.0, deadline - time.monotonic())
-        for repeat, seed in enumerate(self.repeat_seeds):
-            for fold in range(self.n_folds):
-                chain, parent, start = [], None, 0
-                for length, (content, per_repeat) in plan:
-                    prefix_key = f"{content}/{fold}/{repeat if per_repeat else 'all'}"
-                    entry = self._prefixes.get(prefix_key)
-                    if entry is None:
-                        future = self.backend.submit(
-                            fit_prefix, self._estimator_future, params, self._data_future,
-                            self._folds_future, fold, seed, start, length, self.settings,
-                            budget, parent, key=f"prefix-{prefix_key.replace('/', '-')}")
-                        entry = self._prefixes[prefix_key] = [future, 0]
-                        self.n_prefix_tasks += 1
-                    entry[1] += 1
-                    self._idle.pop(prefix_key, None)
-                    chain.append(prefix_key)
-                    parent, start = entry[0], length
-                split = repeat * self.n_folds + fold
-                future = self.backend.submit(
-                    fit_and_score, self._estimator_future, params, self._data_future,
-                    self._folds_future, fold, seed, self._scorers_future, self.settings,
-                    budget, parent, key=f"fit-{key}-{fold}-{repeat}")
-                pending.futures.append(future)
-                self._owners[id(future)] = (future, key, split, chain)
-                self._completed.add(future)
 
     # ------------------------------------------------------------------ collecting
 
@@ -631,45 +804,64 @@ class Evaluator:
                 done.append(self._completed.next(timeout=0))
             except (TimeoutError, StopIteration):
                 break
+        done = [future for future in done if id(future) in self._owners]
         finished, released = [], []
         try:
-            for future in done:
-                finished.extend(self._collect(future, released))
+            for future, outcome in zip(done, self._outcomes(done)):
+                finished.extend(self._collect(future, outcome, released))
         finally:
             if released:
                 self.backend.release(released)
             self.release_idle(self.keep_idle_prefixes)
         return finished
 
-    def _collect(self, future, released: list) -> list[str]:
-        owner = self._owners.pop(id(future), None)
-        if owner is None:  # a future of a cancelled batch
+    def _outcomes(self, futures: list) -> list:
+        """The result, or the exception, of each finished future: one gather when all ran."""
+        if not futures:
             return []
-        _, key, split, chain = owner
         try:
-            record = future.result()
-        except (Exception, CancelledError) as exc:
+            return self.backend.gather(futures)
+        except (Exception, CancelledError):  # one failed or was cancelled: one by one
+            pass
+        outcomes = []
+        for future in futures:
+            try:
+                outcomes.append(future.result())
+            except (Exception, CancelledError) as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _collect(self, future, outcome, released: list) -> list[str]:
+        _, items = self._owners.pop(id(future))
+        if isinstance(outcome, BaseException):
             if self.settings.error_score == "raise":
                 self.cancel()
-                raise
-            # a lost worker or a cancelled dependency: the split failed
-            record = _failure_record(STATUS_ERROR, f"{type(exc).__name__}: {exc}",
+                raise outcome
+            # a lost worker or a cancelled dependency: the splits failed
+            record = _failure_record(STATUS_ERROR, f"{type(outcome).__name__}: {outcome}",
                                      self.metrics, self.settings)
+            outcome = [record] * len(items)
         released.append(future)
-        self._unref(chain)
-        pending = self._pending.get(key)
-        if pending is None:
-            return []
-        pending.records[split] = record
-        pending.remaining -= 1
-        if pending.remaining:
-            return []
-        del self._pending[key]
-        if any(r["status"] == STATUS_BUDGET for r in pending.records):
-            self.out_of_time = True
-            return []
-        self.results[key] = combine_records(pending.params, pending.records)
-        return [key]
+        finished = []
+        for (key, split, chain), record in zip(items, outcome):
+            self._unref(chain)
+            if record["status"] == STATUS_OK:
+                self._cost[0] += record["fit_time"] + record["score_time"]
+                self._cost[1] += 1
+            pending = self._pending.get(key)
+            if pending is None:
+                continue
+            pending.records[split] = record
+            pending.remaining -= 1
+            if pending.remaining:
+                continue
+            del self._pending[key]
+            if any(r["status"] == STATUS_BUDGET for r in pending.records):
+                self.out_of_time = True
+                continue
+            self.results[key] = combine_records(pending.params, pending.records)
+            finished.append(key)
+        return finished
 
     def _unref(self, chain: list[str]) -> None:
         for prefix_key in chain:
@@ -720,7 +912,7 @@ class Evaluator:
     def cancel(self) -> None:
         """Cancel every task in flight and forget their candidates."""
         futures = [owner[0] for owner in self._owners.values()]
-        futures += [entry[0] for entry in self._prefixes.values()]
+        futures += [entry[0] for entry in self._prefixes.values() if entry[0] is not None]
         if futures:
             self.backend.cancel(futures)
             self.backend.release(futures)
@@ -733,5 +925,4 @@ class Evaluator:
     def close(self) -> None:
         """Cancel what is in flight and release the scattered data."""
         self.cancel()
-        self.backend.release([self._estimator_future, self._data_future, self._folds_future,
-                              self._scorers_future])
+        self.backend.release([*self._shared.values(), self._scorers_future])

@@ -791,6 +791,7 @@ class _Run:
         self.n_submitted = 0
         self.stopped = False
         self._reported = 0  # how many of `order` the records have listed
+        self._fitness: dict[str, float] = {}
         self._resumed = resumed
 
     # ------------------------------------------------------------------ shared
@@ -827,7 +828,11 @@ class _Run:
         })
 
     def fitness(self, key: str) -> float:
-        return _fitness(self.evaluator.results[key], self.metric)
+        """The candidate's mean score of the GA's metric (NaN if it failed); cached."""
+        value = self._fitness.get(key)
+        if value is None:
+            value = self._fitness[key] = _fitness(self.evaluator.results[key], self.metric)
+        return value
 
     def _params(self, keys) -> list[dict]:
         return [self.evaluator.results[key]["params"] for key in keys]
@@ -947,9 +952,24 @@ class _Run:
         if not math.isnan(score) and (math.isnan(scores[worst]) or score > scores[worst]):
             self.population[worst] = key
 
-    def _next_candidate(self) -> dict:
+    def _in_flight_limit(self, n_workers: int) -> int:
+        """Candidates kept in flight: two per worker, more when they are cheap.
+
+        Enough that each worker has about 0.1 s of work queued while the client
+        collects a result and breeds the next child, but no more than a
+        population's worth, so that children come from a recent population.
+        """
+        least = max(2, 2 * n_workers)
+        split_seconds = self.evaluator.split_seconds
+        if not split_seconds:
+            return least
+        per_candidate = split_seconds * self.evaluator.n_splits
+        wanted = math.ceil(0.1 * n_workers / per_candidate)
+        return max(least, min(wanted, self.search.population_size))
+
+    def _next_candidate(self, n_submitted: int) -> dict:
         search = self.search
-        if self.n_submitted < search.population_size or len(self.population) < 2:
+        if n_submitted < search.population_size or len(self.population) < 2:
             return random_candidate(self.space, self.rng)
         return breed(self._params(self.population),
                      [self.fitness(key) for key in self.population], self.space, self.rng,
@@ -962,20 +982,25 @@ class _Run:
         self._restore()
         size = search.population_size
         total = size * (search.generations + 1)
-        in_flight_limit = max(2, 2 * n_workers)
         row_began, row_new, row_hits, misses = time.monotonic(), 0, 0, 0
         while not self.stopped and not evaluator.out_of_time:
-            while (self.n_submitted < total and evaluator.in_flight < in_flight_limit
-                   and misses < 10 * size and not evaluator.out_of_time):
-                candidate = self._next_candidate()
-                _, hits = evaluator.submit([candidate], context=self._params(self.population),
-                                           deadline=self.deadline)
-                if hits:
+            # breed the children that fill the in-flight bound, then submit them together
+            limit = self._in_flight_limit(n_workers)
+            batch: dict[str, dict] = {}
+            while (self.n_submitted + len(batch) < total
+                   and evaluator.in_flight + len(batch) < limit and misses < 10 * size):
+                candidate = self._next_candidate(self.n_submitted + len(batch))
+                key = candidate_key(candidate)
+                if evaluator.known(key) or key in batch:
                     row_hits += 1
                     misses += 1
                     continue
                 misses = 0
-                self.n_submitted += 1
+                batch[key] = candidate
+            if batch:
+                _, hits = evaluator.submit(list(batch.values()), context=self.population,
+                                           deadline=self.deadline)
+                self.n_submitted += len(batch) - hits
             if not evaluator.in_flight:
                 break
             try:
