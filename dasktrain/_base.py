@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import numbers
+
+import numpy as np
+from sklearn.base import clone
 
 from ._execution import check_client, execution_backend, is_dask_collection
 from .utils._validation import Predicate, validate_params
@@ -78,9 +82,78 @@ class ParallelEstimatorMixin:
 
         Returns a dask collection; nothing is computed or gathered here.
         """
-        from dask_ml.wrappers import ParallelPostFit
+        return blockwise(self, method, X)
 
-        return getattr(ParallelPostFit(estimator=self), method)(X)
+    def __sklearn_clone__(self):
+        """Clone as scikit-learn does, but share the ``client`` rather than copy it.
+
+        A :class:`distributed.Client` holds sockets and an event loop and
+        cannot be deep-copied; a clone uses the same cluster as its original.
+        """
+        params = self.get_params(deep=False)
+        client = params.pop("client", None)
+        params = {name: clone(value, safe=False) for name, value in params.items()}
+        if "client" in self.get_params(deep=False):
+            params["client"] = client
+        return type(self)(**params)
+
+    def __getstate__(self):
+        """Pickle without the ``client``: a Client cannot travel or be saved.
+
+        An unpickled estimator has ``client=None``; with ``use_dask=True`` it
+        then runs on the current client, or a temporary LocalCluster.
+        """
+        state = super().__getstate__()
+        if state.get("client") is not None:
+            state = {**state, "client": None}
+        return state
+
+
+def without_client(estimator):
+    """A shallow copy of a fitted `estimator` whose ``client`` is None.
+
+    Blockwise prediction puts the estimator into the task graph, which dask
+    tokenizes and may send to the workers; a Client can be neither.
+    """
+    stripped = copy.copy(estimator)
+    if getattr(stripped, "client", None) is not None:
+        stripped.client = None
+    return stripped
+
+
+def apply_method(block, estimator, method: str):
+    """``estimator.method(block)``: what runs on each block of a dask input."""
+    return getattr(estimator, method)(block)
+
+
+def blockwise(estimator, method: str, X):
+    """A dask collection of ``estimator.method`` applied to each block of the dask `X`.
+
+    ``predict``, ``predict_proba`` and ``predict_log_proba`` go through dask-ml's
+    :class:`~dask_ml.wrappers.ParallelPostFit`. The other methods
+    (``transform``, ``decision_function``), whose number of output columns
+    ParallelPostFit does not know or which it lacks, are mapped here with their
+    output shape taken from one row of zeros. Column-split arrays are merged
+    into whole rows first, keeping the row blocks. The estimator in the graph is
+    a copy without its ``client``, which can be neither tokenized nor sent to
+    the workers.
+    """
+    from dask_ml.wrappers import ParallelPostFit
+
+    estimator = without_client(estimator)
+    if hasattr(X, "numblocks") and X.ndim == 2 and X.numblocks[1] > 1:
+        X = X.rechunk({1: -1})
+    if method in ("predict", "predict_proba", "predict_log_proba"):
+        return getattr(ParallelPostFit(estimator=estimator), method)(X)
+    if not hasattr(X, "map_blocks"):  # a dask dataframe: dask infers the output's meta
+        return X.map_partitions(apply_method, estimator=estimator, method=method)
+    sample = apply_method(np.zeros((1, X.shape[1]), dtype=X.dtype), estimator, method)
+    if sample.ndim == 1:
+        return X.map_blocks(apply_method, estimator=estimator, method=method, drop_axis=1,
+                            dtype=sample.dtype, meta=sample[:0])
+    return X.map_blocks(apply_method, estimator=estimator, method=method,
+                        chunks=(X.chunks[0], (sample.shape[1],)), dtype=sample.dtype,
+                        meta=sample[:0])
 
 
 def blockwise_if_dask(method):

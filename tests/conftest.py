@@ -28,6 +28,15 @@ from distributed.utils_test import (  # noqa: F401
 BACKENDS = ["local", "local-n2", "dask-inprocess", "dask-processes"]
 
 
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """One BLAS thread per test process: two cores are shared with the test's workers."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(scope="session")
 def inprocess_client():
     from distributed import Client, LocalCluster

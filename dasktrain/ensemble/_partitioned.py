@@ -18,7 +18,7 @@ from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
 from .._execution import is_dask_collection
 from ..utils import HasMethods, Interval, Options, set_random_states, spawn_seeds
 from ..utils._data import allows_nan, check_fit_data, check_predict_data
-from ._stacking import blockwise, take_rows
+from ._stacking import take_rows
 
 __all__ = ["PartitionedEnsemble"]
 
@@ -303,7 +303,6 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
         return self._fit_in_memory(X, y, classification)
 
     def _fit_in_memory(self, X, y, classification: bool):
-        owner = type(self).__name__
         X, y = check_fit_data(self, self.estimator, X, y,
                               task="classification" if classification else "regression")
         n_samples = y.shape[0]
@@ -464,8 +463,6 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- predict
 
-    def _blockwise(self, method: str, X):
-        return blockwise(self, method, X)
 
     def _member_outputs(self, method: str, X):
         check_is_fitted(self)

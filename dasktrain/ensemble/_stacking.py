@@ -88,49 +88,6 @@ def fit_fold_and_predict(estimator, X, y, train, test, method: str, n_classes):
     return predictions
 
 
-def without_client(estimator):
-    """A shallow copy of a fitted `estimator` whose ``client`` is None.
-
-    Blockwise prediction puts the estimator into the task graph, which dask
-    tokenizes and may send to the workers; a Client can be neither.
-    """
-    stripped = copy.copy(estimator)
-    stripped.client = None
-    return stripped
-
-
-def apply_method(block, estimator, method: str):
-    """``estimator.method(block)``: what runs on each block of a dask input."""
-    return getattr(estimator, method)(block)
-
-
-def blockwise(estimator, method: str, X):
-    """A dask collection of ``estimator.method`` applied to each block of the dask `X`.
-
-    ``predict``, ``predict_proba`` and ``predict_log_proba`` go through dask-ml's
-    ParallelPostFit (via :class:`~dasktrain._base.ParallelEstimatorMixin`). The
-    other methods (``transform``, ``decision_function``), whose number of
-    output columns ParallelPostFit does not know or which it lacks, are mapped
-    here with their output shape taken from one row of zeros. The estimator
-    in the graph is a copy without its ``client``, which can be neither
-    tokenized nor sent to the workers.
-    """
-    estimator = without_client(estimator)
-    if hasattr(X, "numblocks") and X.ndim == 2 and X.numblocks[1] > 1:
-        X = X.rechunk({1: -1})  # whole rows in each block; the row blocks stay as they are
-    if method in ("predict", "predict_proba", "predict_log_proba"):
-        return ParallelEstimatorMixin._blockwise(estimator, method, X)
-    if not hasattr(X, "map_blocks"):  # a dask dataframe: dask infers the output's meta
-        return X.map_partitions(apply_method, estimator=estimator, method=method)
-    sample = apply_method(np.zeros((1, X.shape[1]), dtype=X.dtype), estimator, method)
-    if sample.ndim == 1:
-        return X.map_blocks(apply_method, estimator=estimator, method=method, drop_axis=1,
-                            dtype=sample.dtype, meta=sample[:0])
-    return X.map_blocks(apply_method, estimator=estimator, method=method,
-                        chunks=(X.chunks[0], (sample.shape[1],)), dtype=sample.dtype,
-                        meta=sample[:0])
-
-
 def fit_estimator(estimator, X, y):
     """Fit `estimator` on all of `X`, `y` and return it."""
     return estimator.fit(X, y)
@@ -731,9 +688,6 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
         return self
 
     # ---------------------------------------------------------------- predict
-
-    def _blockwise(self, method: str, X):
-        return blockwise(self, method, X)
 
     def _fitted_classifier(self) -> bool:
         return hasattr(self, "classes_")

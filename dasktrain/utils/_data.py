@@ -34,6 +34,10 @@ def check_fit_data(meta, inner, X, y, *, task: str, reset: bool = True):
     -------
     X, y
     """
+    if y is None:
+        raise ValueError(
+            f"{type(meta).__name__} requires y to be passed, but the target y is None."
+        )
     allow_nan = allows_nan(inner)
     X_checked, y_checked = validate_data(
         meta,
