@@ -17,8 +17,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from dasktrain._execution import execution_backend
-from dasktrain.model_selection._evaluate import (STATUS_ERROR, STATUS_OK, STATUS_TIMEOUT,
-                                                 Evaluator, Settings, fit_and_score, seed_for)
+from dasktrain.model_selection._evaluate import (STATUS_BUDGET, STATUS_ERROR, STATUS_OK,
+                                                 STATUS_TIMEOUT, Evaluator, Settings,
+                                                 fit_and_score, fit_and_score_splits, seed_for)
 
 X, y = load_iris(return_X_y=True)
 FOLDS = list(KFold(3, shuffle=True, random_state=0).split(X, y))
@@ -78,9 +79,11 @@ def count_lines(path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def make_evaluator(backend, estimator, *, scorers=ACCURACY, repeat_seeds=(None,), **settings):
+def make_evaluator(backend, estimator, *, scorers=ACCURACY, repeat_seeds=(None,),
+                   splits_per_task=None, task_seconds=0.1, **settings):
     return Evaluator(backend, estimator, X, y, {}, FOLDS, scorers, repeat_seeds=repeat_seeds,
-                     settings=Settings(**settings))
+                     settings=Settings(**settings), splits_per_task=splits_per_task,
+                     task_seconds=task_seconds)
 
 
 @pytest.fixture
@@ -252,3 +255,112 @@ def test_the_task_returns_a_small_record():
     assert set(record) == {"status", "error", "test", "train", "fit_time", "score_time"}
     assert record["status"] == STATUS_OK and record["error"] == ""
     assert 0 <= record["test"]["score"] <= 1 and 0 <= record["train"]["score"] <= 1
+
+
+# --------------------------------------------------------------------------- batched splits
+
+class CountingBackend:
+    """A backend that counts the calls the evaluator makes, around a real one."""
+
+    def __init__(self, backend):
+        self._backend = backend
+        self.calls = {"submit": 0, "map": 0, "gather": 0}
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+    def submit(self, *args, **kwargs):
+        self.calls["submit"] += 1
+        return self._backend.submit(*args, **kwargs)
+
+    def map(self, *args, **kwargs):
+        self.calls["map"] += 1
+        return self._backend.map(*args, **kwargs)
+
+    def gather(self, futures):
+        self.calls["gather"] += 1
+        return self._backend.gather(futures)
+
+
+def _scores_by_params(evaluator, keys, candidates):
+    return {repr(params): evaluator.results[key]["test"]["score"]
+            for key, params in zip(keys, candidates)}
+
+
+@pytest.mark.parametrize("splits_per_task", [2, 6])
+def test_batched_splits_give_the_same_results_as_one_task_per_split(execution,
+                                                                    splits_per_task):
+    pipe = make_pipeline(StandardScaler(), PCA(random_state=0),
+                         DecisionTreeClassifier(max_features=2))
+    candidates = [{"pca__n_components": n, "decisiontreeclassifier__max_depth": depth}
+                  for n in (2, 3) for depth in (1, 3, None)]
+    outcomes = {}
+    for size in (1, splits_per_task):
+        evaluator = Evaluator(execution, pipe, X, y, {}, FOLDS, ACCURACY, repeat_seeds=[5, 6],
+                              settings=Settings(seed_unset_only=False), splits_per_task=size)
+        keys, _ = evaluator.evaluate(candidates)
+        assert evaluator.n_prefix_tasks > 0  # the batched tasks build on shared prefixes
+        # 2 repeats x 3 folds = 6 splits per candidate, in tasks of `size`
+        assert evaluator.n_tasks == len(candidates) * -(-6 // size)
+        outcomes[size] = _scores_by_params(evaluator, keys, candidates)
+        assert all(evaluator.results[key]["status"] == STATUS_OK for key in keys)
+        evaluator.close()
+    assert outcomes[1].keys() == outcomes[splits_per_task].keys()
+    for name, scores in outcomes[1].items():
+        np.testing.assert_array_equal(scores, outcomes[splits_per_task][name])
+
+
+def test_a_batch_is_sent_with_one_map_and_gathered_together():
+    pipe = make_pipeline(StandardScaler(), PCA(random_state=0), RidgeClassifier())
+    candidates = [{"pca__n_components": n, "ridgeclassifier__alpha": alpha}
+                  for n in (2, 3) for alpha in (0.1, 1.0, 10.0)]
+    with execution_backend() as real:
+        backend = CountingBackend(real)
+        evaluator = make_evaluator(backend, pipe, splits_per_task=3)
+        evaluator.evaluate(candidates)
+    # prefixes of depth 1 (scaler) and 2 (scaler + PCA), then the candidates' tasks
+    assert backend.calls["map"] == 3 and backend.calls["submit"] == 0
+    assert evaluator.n_tasks == len(candidates)
+    # the serial backend finishes every task while submitting: one gather collects all
+    assert backend.calls["gather"] == 1
+
+
+def test_cheap_splits_are_batched_costly_ones_are_not():
+    with execution_backend() as backend:
+        cheap = make_evaluator(backend, FlakyClassifier())
+        cheap.evaluate([{"alpha": 1.0}])  # one candidate, nothing measured: a task per split
+        assert cheap.n_tasks == len(FOLDS)
+        cheap.evaluate([{"alpha": 2.0}, {"alpha": 3.0}])  # measured cheap: a task each
+        assert cheap.n_tasks == len(FOLDS) + 2
+        assert cheap.split_seconds < 0.1
+        costly = make_evaluator(backend, FlakyClassifier(delay=0.05), task_seconds=0.02)
+        costly.evaluate([{"alpha": 1.0}])
+        costly.evaluate([{"alpha": 2.0}, {"alpha": 3.0}])
+        assert costly.n_tasks == 3 * len(FOLDS)
+        unbatched = make_evaluator(backend, FlakyClassifier(), task_seconds=0)
+        unbatched.evaluate([{"alpha": float(a)} for a in range(8)])
+        assert unbatched.n_tasks == 8 * len(FOLDS)
+
+
+def test_a_failing_split_of_a_batched_task_fails_its_candidate_only(execution):
+    evaluator = make_evaluator(execution, FlakyClassifier(), splits_per_task=len(FOLDS))
+    keys, _ = evaluator.evaluate([{"fail": True}, {"fail": False}])
+    failed, fine = (evaluator.results[key] for key in keys)
+    assert failed["status"] == STATUS_ERROR and fine["status"] == STATUS_OK
+    assert evaluator.n_tasks == 2
+    evaluator.close()
+
+
+def test_a_batched_task_out_of_budget_runs_no_more_fits(tmp_path):
+    log = tmp_path / "fits.log"
+    splits = [({"delay": 0.0}, fold, None) for fold in range(len(FOLDS))]
+    records = fit_and_score_splits(splits, estimator=FlakyClassifier(log=str(log)),
+                                   data=(X, y, {}), folds=FOLDS, scorers=ACCURACY,
+                                   settings=Settings(), budget=0.0)
+    assert [record["status"] for record in records] == [STATUS_BUDGET] * len(FOLDS)
+    assert count_lines(log) == 0
+    records = fit_and_score_splits(splits, estimator=FlakyClassifier(log=str(log)),
+                                   data=(X, y, {}), folds=FOLDS, scorers=ACCURACY,
+                                   settings=Settings(), budget=60.0)
+    assert [record["status"] for record in records] == [STATUS_OK] * len(FOLDS)
+    assert count_lines(log) == len(FOLDS)

@@ -51,7 +51,7 @@ from ..space import value_key
 from ..utils import random_state_params
 
 __all__ = ["STATUS_ERROR", "STATUS_OK", "STATUS_TIMEOUT", "Evaluator", "FittedPrefix",
-           "fit_and_score", "fit_prefix"]
+           "fit_and_score", "fit_and_score_splits", "fit_prefix", "fit_prefix_task"]
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
