@@ -70,11 +70,14 @@ class ParallelEstimatorMixin:
                 "Got a client with use_dask=False; pass use_dask=True to run on that cluster."
             )
 
-    def _execution_backend(self):
+    def _execution_backend(self, **options):
+        """The backend of one fit; `options` (e.g. ``isolate``, ``worker_timeout``)
+        are passed on to :func:`~dasktrain._execution.execution_backend`."""
         return execution_backend(
             use_dask=getattr(self, "use_dask", False),
             client=getattr(self, "client", None),
             n_jobs=getattr(self, "n_jobs", None),
+            **options,
         )
 
     def _blockwise(self, method: str, X):

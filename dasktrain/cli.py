@@ -58,14 +58,10 @@ def add_demo_command(subparsers) -> argparse.ArgumentParser:
 
 
 def _connect_to_scheduler(address: str):
-    """A Client to `address`. The one place the command touches distributed directly.
+    """A Client to `address`, made by the execution layer (not the default client)."""
+    from ._execution import connect
 
-    The execution layer takes Client objects; it has no way yet to take an
-    address, so the command makes the Client itself, lazily.
-    """
-    from distributed import Client
-
-    return Client(address, set_as_default=False, timeout=30)
+    return connect(address, timeout=30)
 
 
 def run_demo(args) -> int:

@@ -274,3 +274,29 @@ def test_dask_waits_check_the_workers(process_client, monkeypatch):
         assert executing.gather([executing.submit(slow_identity, 8, 0.5)]) == [8]
         assert len(beats) > n_beats  # and so did gather
     assert executing._no_workers_since is None
+
+
+def test_local_pool_leaves_joblib_alone():
+    """scikit-learn's own n_jobs still works after a local pool ran (they used to share one)."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    with execution_backend(n_jobs=2) as executing:
+        assert executing.gather(executing.map(add, [1, 2], [3, 4])) == [4, 6]
+    X, y = load_iris(return_X_y=True)
+    scores = cross_val_score(LogisticRegression(max_iter=500), X, y, cv=3, n_jobs=2)
+    assert len(scores) == 3
+    with execution_backend(n_jobs=2) as executing:
+        assert executing.submit(add, 5, 5).result() == 10
+
+
+def test_keyed_map_reuses_known_keys_and_dedups_a_batch(execution):
+    first = execution.submit(unique_token, key="batch-a")
+    futures = execution.map(unique_token, [0, 1, 2, 3], keys=["batch-a", "batch-b", "batch-b",
+                                                              "batch-c"])
+    assert futures[0] is first
+    assert futures[1] is futures[2]
+    tokens = execution.gather(futures)
+    assert tokens[0] == first.result() and tokens[1] == tokens[2]
+    assert len({tokens[0], tokens[1], tokens[3]}) == 3

@@ -13,7 +13,7 @@ import sys
 from ._base import AsCompleted, Backend, TaskKilledError, WorkersLostError, worker_identity
 from ._local import LocalBackend
 
-__all__ = ["AsCompleted", "Backend", "LocalBackend", "TaskKilledError", "WorkersLostError",
+__all__ = ["connect", "AsCompleted", "Backend", "LocalBackend", "TaskKilledError", "WorkersLostError",
            "check_client", "execution_backend", "is_dask_collection", "worker_identity"]
 
 
@@ -61,6 +61,16 @@ def execution_backend(use_dask: bool = False, client=None, n_jobs: int | None = 
     from ._dask import DaskBackend
 
     return DaskBackend(client=client, n_workers=n_jobs, worker_timeout=worker_timeout)
+
+
+def connect(address: str, timeout: float = 30):
+    """A :class:`distributed.Client` to the scheduler at `address`, not made the default one.
+
+    For programs (the command line) that are given an address rather than a Client.
+    """
+    from distributed import Client
+
+    return Client(address, set_as_default=False, timeout=timeout)
 
 
 def check_client(client, owner: str = "estimator") -> None:

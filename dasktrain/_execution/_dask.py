@@ -193,7 +193,6 @@ class DaskBackend(Backend):
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address="127.0.0.1:0",
-                silence_logs=False,
             )
             try:
                 client = distributed.Client(self._cluster, set_as_default=False)
@@ -337,7 +336,7 @@ class DaskBackend(Backend):
         if not iterables or not iterables[0]:
             return []
         if keys is not None:
-            return super().map(fn, *iterables, keys=keys, **kwargs)
+            return self._map_keyed(fn, iterables, list(keys), kwargs)
         if self._remade_any:
             iterables = [[_map_futures(item, _current_future) for item in items]
                          for items in iterables]
@@ -345,6 +344,27 @@ class DaskBackend(Backend):
         futures = self.client.map(fn, *iterables, pure=False, **kwargs)
         return [self._watch(future, ("task", fn, args, kwargs, None))
                 for future, args in zip(futures, zip(*iterables))]
+
+    def _map_keyed(self, fn, iterables: list, keys: list, kwargs: dict) -> list:
+        """Keyed tasks sent in one ``client.map`` message; known keys are reused."""
+        full_keys = [f"{key}-{self._session}" for key in keys]
+        todo: list[int] = []
+        seen: set[str] = set()
+        for index, full_key in enumerate(full_keys):
+            if full_key not in self._keyed and full_key not in seen:
+                seen.add(full_key)
+                todo.append(index)
+        if todo:
+            batch = [[items[index] for index in todo] for items in iterables]
+            if self._remade_any:
+                batch = [[_map_futures(item, _current_future) for item in items]
+                         for items in batch]
+                kwargs = _map_futures(kwargs, _current_future)
+            batch_keys = [full_keys[index] for index in todo]
+            futures = self.client.map(fn, *batch, key=batch_keys, **kwargs)
+            for full_key, future, args in zip(batch_keys, futures, zip(*batch)):
+                self._keyed[full_key] = self._watch(future, ("task", fn, args, kwargs, full_key))
+        return [self._keyed[full_key] for full_key in full_keys]
 
     def gather(self, futures) -> list:
         futures = list(futures)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import threading
@@ -75,13 +76,47 @@ def _copy_outcome(source: Future, target: Future) -> None:
         target.set_exception(exception)
 
 
+#: dasktrain's own process pools, one per size, kept between fits (starting one costs
+#: seconds) and never shared with joblib: joblib's reusable pool is resized or
+#: replaced by any scikit-learn ``n_jobs`` call, and killing a stuck process of it
+#: would break joblib for the whole process.
+_POOLS: dict = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _is_broken(executor) -> bool:
+    flags = getattr(executor, "_flags", None)
+    return flags is None or bool(flags.broken) or bool(flags.shutdown)
+
+
+def _process_pool(n_jobs: int):
+    """The live pool of `n_jobs` processes, made anew when the previous one broke."""
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    with _POOLS_LOCK:
+        executor = _POOLS.get(n_jobs)
+        if executor is None or _is_broken(executor):
+            if executor is not None:
+                executor.shutdown(wait=False, kill_workers=True)
+            executor = _POOLS[n_jobs] = ProcessPoolExecutor(max_workers=n_jobs)
+        return executor
+
+
+@atexit.register
+def _shutdown_pools() -> None:
+    with _POOLS_LOCK:
+        for executor in _POOLS.values():
+            executor.shutdown(wait=False, kill_workers=True)
+        _POOLS.clear()
+
+
 class LocalBackend(Backend):
     """Run tasks in this process (``n_jobs`` of 1) or in a pool of processes.
 
     With one job, a task runs as soon as it is submitted and its future is
     already done when :meth:`submit` returns. With more, or with
-    ``isolate=True``, tasks run in a reusable pool of ``n_jobs`` worker
-    processes (joblib's loky executor), each starting as soon as the futures
+    ``isolate=True``, tasks run in a pool of ``n_jobs`` worker processes
+    (loky's executor, as vendored by joblib), each starting as soon as the futures
     it depends on are done.
 
     Parameters
@@ -102,8 +137,9 @@ class LocalBackend(Backend):
     submitted again to a new pool, up to ``ALLOWED_FAILURES`` (3) times, as
     Dask does with tasks of a lost worker; after that its future raises
     :class:`~dasktrain._execution.TaskKilledError`. A task cancelled with
-    ``force=True`` is not run again. The pool is joblib's reusable one, shared
-    with joblib in this process.
+    ``force=True`` is not run again. The pool is dasktrain's own, kept between
+    fits for each pool size and never shared with joblib's reusable pool, so
+    scikit-learn's own ``n_jobs`` in the same process is unaffected.
 
     Examples
     --------
@@ -132,13 +168,10 @@ class LocalBackend(Backend):
         return self._n_jobs
 
     def _pool(self):
-        from joblib.externals.loky import get_reusable_executor
-
         executor = self._executor
-        flags = getattr(executor, "_flags", None)
-        if executor is None or flags is None or flags.broken or flags.shutdown:
+        if executor is None or _is_broken(executor):
             # a pool that lost a process is replaced by a new one
-            self._executor = get_reusable_executor(max_workers=self._n_jobs)
+            self._executor = _process_pool(self._n_jobs)
         return self._executor
 
     def _pool_pids(self) -> set[int]:
