@@ -364,3 +364,15 @@ def test_a_batched_task_out_of_budget_runs_no_more_fits(tmp_path):
                                    settings=Settings(), budget=60.0)
     assert [record["status"] for record in records] == [STATUS_OK] * len(FOLDS)
     assert count_lines(log) == len(FOLDS)
+
+
+def test_candidates_predicted_to_take_longest_are_submitted_first():
+    with execution_backend() as backend:  # serial: tasks finish in the order they are sent
+        evaluator = make_evaluator(backend, FlakyClassifier(), task_seconds=0.01)
+        evaluator.evaluate([{"delay": 0.0, "alpha": 1.0}, {"delay": 0.04, "alpha": 1.0}])
+        batch = [{"delay": 0.001, "alpha": 2.0}, {"delay": 0.002, "alpha": 3.0},
+                 {"delay": 0.035, "alpha": 2.0}]
+        keys, _ = evaluator.evaluate(batch)
+    assert list(evaluator.results)[-3:] == [keys[2], keys[0], keys[1]]
+    # the order of the returned keys stays that of the candidates
+    assert [evaluator.results[key]["params"] for key in keys] == batch

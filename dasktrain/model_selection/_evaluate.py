@@ -424,6 +424,10 @@ def fit_prefix_task(params, fold, seed, start, stop, parent=None, *, estimator, 
 
 # --------------------------------------------------------------------------- the client side
 
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
 
@@ -610,7 +614,8 @@ class Evaluator:
         hits = len(keys) - len(new)
         if not new:
             return keys, hits
-        planned = list(zip(new.items(), self._plan_prefixes(new, list(context))))
+        planned = self._longest_first(
+            list(zip(new.items(), self._plan_prefixes(new, list(context)))))
         # with a deadline, a few candidates at a time, each with the time then left
         step = len(planned) if deadline is None else self._n_workers
         for begin in range(0, len(planned), step):
@@ -628,6 +633,57 @@ class Evaluator:
             self._submit_prefixes(new_prefixes, budget)
             self._submit_splits(splits, budget, len(planned))
         return keys, hits
+
+    def _longest_first(self, planned: list) -> list:
+        """Candidates predicted to take longest first, so that a batch ends with short tasks.
+
+        The cost of a new candidate is that of the most similar candidate
+        evaluated recently (the fewest parameters that differ, then the
+        closest numbers, relative to the values seen). Only worth it when a
+        batch has several tasks per worker and they take a while; the results
+        do not depend on the order.
+        """
+        cost = self.split_seconds
+        if (cost is None or cost * self.n_splits < self.task_seconds
+                or len(planned) < 2 * self._n_workers or not self.results):
+            return planned
+        recent = list(self.results.values())[-64:]
+        spans: dict = {}
+        for result in recent:
+            for name, value in result["params"].items():
+                if _is_number(value):
+                    low, high = spans.get(name, (value, value))
+                    spans[name] = (min(low, value), max(high, value))
+        # numbers spanning orders of magnitude are compared on a log scale
+        logs = {name for name, (low, high) in spans.items() if low > 0 and high > 100 * low}
+        for name in logs:
+            spans[name] = (math.log(spans[name][0]), math.log(spans[name][1]))
+        seconds = [float(np.mean(result["fit_time"]) + np.mean(result["score_time"]))
+                   for result in recent]
+
+        def position(name, value) -> float:
+            return math.log(value) if name in logs and value > 0 else float(value)
+
+        def predicted(params: dict) -> float:
+            best, best_distance = cost, None
+            for result, spent in zip(recent, seconds):
+                other = result["params"]
+                distance = 0.0
+                for name, value in params.items():
+                    theirs = other.get(name)
+                    if _is_number(value) and _is_number(theirs):
+                        low, high = spans.get(name, (0.0, 0.0))
+                        gap = abs(position(name, value) - position(name, theirs))
+                        distance += gap / (high - low) if high > low else 0.0
+                    elif value_key(value) != value_key(theirs):
+                        distance += 1.0
+                if best_distance is None or distance < best_distance:
+                    best, best_distance = spent, distance
+            return best
+
+        costs = [predicted(params) for (_, params), _ in planned]
+        order = sorted(range(len(planned)), key=lambda index: -costs[index])
+        return [planned[index] for index in order]
 
     def _plan_splits(self, key: str, params: dict, plan: list, new_prefixes: list):
         """The splits of one candidate; the prefix entries it needs are made (to submit)."""
