@@ -287,7 +287,7 @@ def _scores_by_params(evaluator, keys, candidates):
             for key, params in zip(keys, candidates)}
 
 
-@pytest.mark.parametrize("splits_per_task", [2, 6])
+@pytest.mark.parametrize("splits_per_task", [2, 6, 12])
 def test_batched_splits_give_the_same_results_as_one_task_per_split(execution,
                                                                     splits_per_task):
     pipe = make_pipeline(StandardScaler(), PCA(random_state=0),
@@ -300,8 +300,9 @@ def test_batched_splits_give_the_same_results_as_one_task_per_split(execution,
                               settings=Settings(seed_unset_only=False), splits_per_task=size)
         keys, _ = evaluator.evaluate(candidates)
         assert evaluator.n_prefix_tasks > 0  # the batched tasks build on shared prefixes
-        # 2 repeats x 3 folds = 6 splits per candidate, in tasks of `size`
-        assert evaluator.n_tasks == len(candidates) * -(-6 // size)
+        # 2 repeats x 3 folds = 6 splits per candidate, in tasks of `size` (12: two candidates)
+        expected = len(candidates) * -(-6 // size) if size <= 6 else len(candidates) // 2
+        assert evaluator.n_tasks == expected
         outcomes[size] = _scores_by_params(evaluator, keys, candidates)
         assert all(evaluator.results[key]["status"] == STATUS_OK for key in keys)
         evaluator.close()
@@ -333,6 +334,9 @@ def test_cheap_splits_are_batched_costly_ones_are_not():
         cheap.evaluate([{"alpha": 2.0}, {"alpha": 3.0}])  # measured cheap: a task each
         assert cheap.n_tasks == len(FOLDS) + 2
         assert cheap.split_seconds < 0.1
+        # eight cheap ones: whole candidates share tasks, two tasks for the one worker
+        cheap.evaluate([{"alpha": float(a)} for a in range(10, 18)])
+        assert cheap.n_tasks == len(FOLDS) + 2 + 2
         costly = make_evaluator(backend, FlakyClassifier(delay=0.05), task_seconds=0.02)
         costly.evaluate([{"alpha": 1.0}])
         costly.evaluate([{"alpha": 2.0}, {"alpha": 3.0}])

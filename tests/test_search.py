@@ -22,6 +22,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dasktrain import GeneticSearchCV
 from dasktrain.callbacks import Callback
+from dasktrain.model_selection._evaluate import Evaluator
 from dasktrain.space import Categorical, Continuous, Integer
 
 X, y = load_iris(return_X_y=True)
@@ -403,3 +404,20 @@ def test_inconsistent_lengths_are_rejected():
 ])
 def test_scikit_learn_compatible(estimator, check):
     check(estimator)
+
+
+def test_steady_state_keeps_more_cheap_candidates_in_flight(monkeypatch):
+    seen = []
+    original = Evaluator.wait
+
+    def wait(self, deadline=None):
+        seen.append(self.in_flight)
+        return original(self, deadline)
+
+    monkeypatch.setattr(Evaluator, "wait", wait)
+    search = GeneticSearchCV(SlowClassifier(), {"shift": Continuous(0.0, 1.0)},
+                             strategy="steady_state", population_size=8, generations=3, cv=2,
+                             random_state=0).fit(X, y)
+    assert len(search.cv_results_["params"]) == 8 * 4
+    # one worker: two candidates in flight at first, then (cheap fits) a population's worth
+    assert seen[0] == 2 and max(seen) == 8

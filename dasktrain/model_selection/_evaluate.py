@@ -505,16 +505,17 @@ class Evaluator:
         How many prefix futures that no submitted candidate needs are kept (the
         most recently used), for candidates submitted later.
     task_seconds : float, default=0.1
-        Cheap splits are batched: the splits of one candidate go to one task
-        until the task is expected to take about this long, judged from the
-        fit and score times of the splits finished so far (while none has
-        finished, a batch of at least ``4 * n_workers`` candidates gets one task
-        per candidate, a smaller one a task per split). A task is never bigger
-        than one candidate's splits, nor than a share of the batch that keeps
-        every worker busy (two tasks per worker among those in flight). 0 gives
+        Cheap splits are batched: the splits of one candidate, or of several
+        whole candidates, go to one task until the task is expected to take
+        about this long, judged from the fit and score times of the splits
+        finished so far (while none has finished, a batch of at least
+        ``4 * n_workers`` candidates gets one task per candidate, a smaller one
+        a task per split). A task never takes more than a share of the work in
+        flight that keeps every worker busy (two tasks per worker). 0 gives
         every split its own task.
     splits_per_task : int or None, default=None
-        A fixed number of splits per task instead (None: chosen as above).
+        A fixed number of splits per task instead (None: chosen as above); more
+        than a candidate's splits means whole candidates per task.
 
     Attributes
     ----------
@@ -735,13 +736,18 @@ class Evaluator:
         # at least two tasks per worker among those in flight, so that all finish together
         in_flight = max(n_candidates, len(self._pending))  # the new ones are pending
         balanced = max(1, (in_flight * self.n_splits) // (2 * n_workers))
-        return max(1, min(size, balanced, self.n_splits))
+        return max(1, min(size, balanced))
 
     def _submit_splits(self, splits: list[list[_Split]], budget, n_candidates: int) -> None:
         """Submit the splits of the new candidates in batched tasks, with one ``map``."""
         size = self._chunk_size(n_candidates)
-        chunks = [candidate[start:start + size] for candidate in splits
-                  for start in range(0, len(candidate), size)]
+        if size <= self.n_splits:  # a candidate's splits, in one task or several
+            chunks = [candidate[start:start + size] for candidate in splits
+                      for start in range(0, len(candidate), size)]
+        else:  # whole candidates, several per task
+            per_task = size // self.n_splits
+            chunks = [[split for candidate in splits[start:start + per_task]
+                       for split in candidate] for start in range(0, len(splits), per_task)]
         if not chunks:
             return
         payloads, prefixes, keys = [], [], []

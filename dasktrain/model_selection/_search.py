@@ -955,16 +955,17 @@ class _Run:
     def _in_flight_limit(self, n_workers: int) -> int:
         """Candidates kept in flight: two per worker, more when they are cheap.
 
-        Enough that each worker has about 0.1 s of work queued while the client
-        collects a result and breeds the next child, but no more than a
-        population's worth, so that children come from a recent population.
+        Enough that each worker has two batched tasks' worth of work queued
+        while the client collects results and breeds the next children, but no
+        more than a population's worth, so that children come from a recent
+        population.
         """
+        evaluator = self.evaluator
         least = max(2, 2 * n_workers)
-        split_seconds = self.evaluator.split_seconds
-        if not split_seconds:
+        if not evaluator.split_seconds:
             return least
-        per_candidate = split_seconds * self.evaluator.n_splits
-        wanted = math.ceil(0.1 * n_workers / per_candidate)
+        per_candidate = evaluator.split_seconds * evaluator.n_splits
+        wanted = math.ceil(2 * max(evaluator.task_seconds, 0.01) * n_workers / per_candidate)
         return max(least, min(wanted, self.search.population_size))
 
     def _next_candidate(self, n_submitted: int) -> dict:
