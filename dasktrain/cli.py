@@ -9,6 +9,7 @@ shows them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -64,6 +65,11 @@ def _connect_to_scheduler(address: str):
     return connect(address, timeout=30)
 
 
+def _serves_dashboard(client) -> bool:
+    """Whether the scheduler behind `client` serves the dashboard (bokeh installed, not off)."""
+    return "dashboard" in client.scheduler_info().get("services", {})
+
+
 def run_demo(args) -> int:
     """Run ``dasktrain demo``; returns the exit code."""
     started = time.perf_counter()
@@ -88,46 +94,71 @@ def run_demo(args) -> int:
     print(f"dasktrain demo: breast_cancer, {len(X_train)} training and {len(X_test)} test "
           f"samples, {X.shape[1]} features")
 
-    client = _connect_to_scheduler(args.scheduler) if args.scheduler else None
-    try:
-        where = (f"the cluster at {args.scheduler}" if client is not None else
-                 f"a temporary local cluster of {args.n_workers} workers")
-        print(f"Training {n_repeats} MLPs {hidden} with different seeds on {where} ...",
-              flush=True)
+    from .ensemble import StackingEnsemble
+    from .model_selection import GeneticSearchCV
+    from .space import Continuous
+
+    if args.scheduler:
+        cluster = contextlib.closing(_connect_to_scheduler(args.scheduler))
+        where = f"the cluster at {args.scheduler}"
+    else:
+        from ._execution import local_cluster_client
+
+        cluster = local_cluster_client(args.n_workers)
+        where = f"a temporary local cluster of {args.n_workers} workers"
+    timings = {}
+    with cluster as client:
+        link = client.dashboard_link if _serves_dashboard(client) else None
+        print(f"Working on {where}" + (f" (dashboard: {link})" if link else ""), flush=True)
+        on_cluster = {"use_dask": True, "client": client}
+
+        print(f"Training {n_repeats} MLPs {hidden} with different seeds ...", flush=True)
         mlp = make_pipeline(StandardScaler(), MLPClassifier(
             hidden_layer_sizes=hidden, learning_rate_init=0.01, max_iter=300))
-        repeated = RepeatedClassifier(mlp, n_repeats=n_repeats, random_state=args.random_state,
-                                      use_dask=True, client=client,
-                                      n_jobs=None if client is not None else args.n_workers,
-                                      verbose=1)
         tick = time.perf_counter()
-        repeated.fit(X_train, y_train)
-        repeated_seconds = time.perf_counter() - tick
-    finally:
-        if client is not None:
-            client.close()
+        repeated = RepeatedClassifier(mlp, n_repeats=n_repeats, random_state=args.random_state,
+                                      verbose=1, **on_cluster).fit(X_train, y_train)
+        timings[f"{n_repeats} MLPs"] = time.perf_counter() - tick
+
+        print("Stacking the repeated MLPs (out-of-fold, every fold fit a task) ...", flush=True)
+        tick = time.perf_counter()
+        stacked = StackingEnsemble.from_repeated(repeated, cv=3, **on_cluster).fit(
+            X_train, y_train)
+        timings["stacking"] = time.perf_counter() - tick
+
+        population, generations = (6, 2) if args.quick else (10, 4)
+        print(f"Genetic search of the baseline's C: {population} x {generations + 1} "
+              "generations ...", flush=True)
+        tick = time.perf_counter()
+        search = GeneticSearchCV(
+            make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+            {"logisticregression__C": Continuous(1e-3, 1e2, log=True)}, cv=3,
+            population_size=population, generations=generations,
+            random_state=args.random_state, **on_cluster).fit(X_train, y_train)
+        timings["genetic search"] = time.perf_counter() - tick
+    print(f"  best C = {search.best_params_['logisticregression__C']:.4g}, "
+          f"CV accuracy {search.best_score_:.4f}")
 
     tick = time.perf_counter()
     baseline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     baseline.fit(X_train, y_train)
-    baseline_seconds = time.perf_counter() - tick
+    timings["logreg baseline"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
-        report = evaluate({f"mlp_x{n_repeats}": repeated, "logreg": baseline}, X_test, y_test,
-                          metrics=["accuracy", "roc_auc", "neg_log_loss"])
-    evaluate_seconds = time.perf_counter() - tick
+        report = evaluate({f"mlp_x{n_repeats}": repeated, "mlp_stacked": stacked,
+                           "logreg": baseline, "logreg_searched": search.best_estimator_},
+                          X_test, y_test, metrics=["accuracy", "roc_auc", "neg_log_loss"])
+    timings["evaluate"] = time.perf_counter() - tick
 
     print()
     print(report)
     print()
     print("Timings:")
-    cluster_note = "" if client is not None else ", including starting and closing the cluster"
-    print(f"  {n_repeats} MLPs on Dask: {repeated_seconds:6.2f} s{cluster_note}")
-    print(f"  logreg baseline:  {baseline_seconds:6.2f} s")
-    print(f"  evaluate:         {evaluate_seconds:6.2f} s")
-    print(f"  total:            {time.perf_counter() - started:6.2f} s")
+    for name, seconds in timings.items():
+        print(f"  {name + ':':<20}{seconds:7.2f} s")
+    print(f"  {'total:':<20}{time.perf_counter() - started:7.2f} s")
     return 0
 
 
@@ -393,7 +424,7 @@ def _run_on_cluster(args, fit):
         raise CommandError(f"cannot connect to the scheduler at {args.scheduler!r}: "
                            f"{error}") from None
     try:
-        if not args.quiet and "dashboard" in client.scheduler_info().get("services", {}):
+        if not args.quiet and _serves_dashboard(client):
             print(f"Dask dashboard: {client.dashboard_link}", flush=True)
         return fit(client, None)
     finally:

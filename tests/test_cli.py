@@ -73,11 +73,13 @@ def check_demo_output(out: str, n_repeats: int) -> None:
     lines = out.splitlines()
     header = next(line for line in lines if line.startswith("estimator"))
     assert header.split()[:5] == ["estimator", "members", "mean", "std", "score"]
-    rows = {line.split()[0]: line for line in lines
-            if line.startswith((f"mlp_x{n_repeats} ", "logreg "))}
-    assert len(rows) == 2
+    names = (f"mlp_x{n_repeats}", "mlp_stacked", "logreg", "logreg_searched")
+    rows = {line.split()[0]: line for line in lines if line.split()[:1] and
+            line.split()[0] in names}
+    assert set(rows) == set(names)  # members, their stacking, baseline and searched baseline
     assert rows[f"mlp_x{n_repeats}"].split()[1] == str(n_repeats)
-    assert rows["logreg"].split()[1] == "1"
+    assert all(rows[name].split()[1] == "1" for name in names[1:])
+    assert "best C = " in out
     assert any("accuracy" in line and "roc_auc" in line and "neg_log_loss" in line
                for line in lines)
     # each of the three metrics marks exactly one best score (ties would mark more)

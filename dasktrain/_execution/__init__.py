@@ -8,12 +8,13 @@ backend is asked for.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from ._base import AsCompleted, Backend, TaskKilledError, WorkersLostError, worker_identity
 from ._local import LocalBackend
 
-__all__ = ["connect", "AsCompleted", "Backend", "LocalBackend", "TaskKilledError", "WorkersLostError",
+__all__ = ["connect", "local_cluster_client", "AsCompleted", "Backend", "LocalBackend", "TaskKilledError", "WorkersLostError",
            "check_client", "execution_backend", "is_dask_collection", "worker_identity"]
 
 
@@ -71,6 +72,23 @@ def connect(address: str, timeout: float = 30):
     from distributed import Client
 
     return Client(address, set_as_default=False, timeout=timeout)
+
+
+@contextlib.contextmanager
+def local_cluster_client(n_workers: int | None = None):
+    """A Client to a temporary loopback LocalCluster, closed on exit.
+
+    For programs that fit several estimators on one cluster (the demo): pass
+    the client to each with ``use_dask=True, client=client``.
+    """
+    from ._dask import start_local_cluster
+
+    cluster, client = start_local_cluster(n_workers)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
 
 
 def check_client(client, owner: str = "estimator") -> None:

@@ -133,6 +133,30 @@ def check_client(client, owner: str = "estimator") -> None:
         )
 
 
+def start_local_cluster(n_workers: int | None = None):
+    """A LocalCluster on 127.0.0.1 and a Client to it (not the default client).
+
+    One single-threaded worker process (with its nanny) per job; None or -1
+    means one per core. The dashboard, if bokeh is installed, listens on
+    loopback only. Returns ``(cluster, client)``; closing both is the caller's.
+    """
+    if n_workers is None or n_workers < 1:
+        n_workers = os.cpu_count() or 1
+    cluster = distributed.LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    )
+    try:
+        client = distributed.Client(cluster, set_as_default=False)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster, client
+
+
 def current_client():
     """The Client this process uses by default, or None when there is none."""
     try:
@@ -185,20 +209,7 @@ class DaskBackend(Backend):
         if client is None:
             client = current_client()
         if client is None:
-            if n_workers is None or n_workers < 1:
-                n_workers = os.cpu_count() or 1
-            self._cluster = distributed.LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-            )
-            try:
-                client = distributed.Client(self._cluster, set_as_default=False)
-            except BaseException:
-                self._cluster.close()
-                raise
+            self._cluster, client = start_local_cluster(n_workers)
         self.client = client
         self._session = uuid.uuid4().hex[:12]
         self._scattered: dict[str, distributed.Future] = {}
