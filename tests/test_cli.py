@@ -74,7 +74,7 @@ def check_demo_output(out: str, n_repeats: int) -> None:
     header = next(line for line in lines if line.startswith("estimator"))
     assert header.split()[:5] == ["estimator", "members", "mean", "std", "score"]
     names = (f"mlp_x{n_repeats}", "mlp_stacked", "logreg", "logreg_searched")
-    rows = {line.split()[0]: line for line in lines if line.split()[:1] and
+    rows = {line.split()[0]: line for line in lines if line[:1].strip() and
             line.split()[0] in names}
     assert set(rows) == set(names)  # members, their stacking, baseline and searched baseline
     assert rows[f"mlp_x{n_repeats}"].split()[1] == str(n_repeats)
