@@ -17,9 +17,17 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from dasktrain._execution import execution_backend
-from dasktrain.model_selection._evaluate import (STATUS_BUDGET, STATUS_ERROR, STATUS_OK,
-                                                 STATUS_TIMEOUT, Evaluator, Settings,
-                                                 fit_and_score, fit_and_score_splits, seed_for)
+from dasktrain.model_selection._evaluate import (
+    STATUS_BUDGET,
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_TIMEOUT,
+    Evaluator,
+    Settings,
+    fit_and_score,
+    fit_and_score_splits,
+    seed_for,
+)
 
 X, y = load_iris(return_X_y=True)
 FOLDS = list(KFold(3, shuffle=True, random_state=0).split(X, y))

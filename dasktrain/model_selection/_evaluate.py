@@ -476,6 +476,14 @@ def combine_records(params: dict, records: list[dict]) -> dict:
     return result
 
 
+def _outcome(future):
+    """The result of a finished future, or the exception it raises (a failed task)."""
+    try:
+        return future.result()
+    except (Exception, CancelledError) as exc:  # noqa: BLE001 - the caller records it
+        return exc
+
+
 class Evaluator:
     """Evaluate candidates by cross-validation on a backend, each distinct one once.
 
@@ -883,15 +891,8 @@ class Evaluator:
             return []
         try:
             return self.backend.gather(futures)
-        except (Exception, CancelledError):  # one failed or was cancelled: one by one
-            pass
-        outcomes = []
-        for future in futures:
-            try:
-                outcomes.append(future.result())
-            except (Exception, CancelledError) as exc:
-                outcomes.append(exc)
-        return outcomes
+        except (Exception, CancelledError):  # noqa: BLE001 - one failed: take them one by one
+            return [_outcome(future) for future in futures]
 
     def _collect(self, future, outcome, released: list) -> list[str]:
         _, items = self._owners.pop(id(future))

@@ -228,10 +228,12 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
     strategy : {"generational", "steady_state"}, default="generational"
         "generational" evaluates a whole generation, then selects; it gives the
         same candidates and scores on every backend for the same
-        `random_state`. "steady_state" keeps about twice as many candidates in
-        flight as there are workers: as each evaluation finishes, the candidate
-        replaces the worst of the population if it is better and one child is
-        bred and submitted, so workers never wait for a generation to finish.
+        `random_state`. "steady_state" keeps at least twice as many candidates
+        in flight as there are workers (more when fits are cheap, up to
+        `population_size`): as each evaluation finishes, the candidate
+        replaces the worst of the population if it is better and a child is
+        bred and submitted in its place, so workers never wait for a
+        generation to finish.
         It runs ``population_size * (generations + 1)`` evaluations, and
         ``history_`` has a row every ``population_size`` of them. Its result
         depends on the order in which evaluations finish.
@@ -336,6 +338,13 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
     candidate order. Fit parameters given to :meth:`fit` are split with the
     folds when they have one value per sample; for a pipeline, ``step__param``
     names go to that step.
+
+    How the work is cut into tasks follows its cost, and never changes the
+    scores: costly splits (a fold of one candidate) are one task each, cheap
+    ones are batched (the folds of a candidate, or several candidates, in one
+    task of about 0.1 s, judged from the fits finished so far), so that the
+    backend's per-task cost stays small next to the work. A generation is
+    submitted at once, the candidates expected to take longest first.
 
     Examples
     --------
