@@ -18,6 +18,7 @@ from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
 from .._execution import is_dask_collection
 from ..utils import HasMethods, Interval, Options, set_random_states, spawn_seeds
 from ..utils._data import allows_nan, check_fit_data, check_predict_data
+from ._combine import average, hard_vote, soft_vote
 from ._stacking import take_rows
 
 __all__ = ["PartitionedEnsemble"]
@@ -484,16 +485,10 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         if not hasattr(self, "classes_"):
-            return np.mean([np.asarray(p, dtype=np.float64)
-                            for p in self._member_outputs("predict", X)], axis=0)
+            return average(self._member_outputs("predict", X))
         if self.voting == "soft":
             return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-        predictions = self._member_outputs("predict", X)
-        counts = np.zeros((len(predictions[0]), len(self.classes_)))
-        rows = np.arange(len(predictions[0]))
-        for encoded in predictions:
-            counts[rows, np.asarray(encoded, dtype=int)] += 1
-        return self.classes_[np.argmax(counts, axis=1)]  # a tie goes to the first class
+        return self.classes_[hard_vote(self._member_outputs("predict", X), len(self.classes_))]
 
     @available_if(_soft_voting)
     @blockwise_if_dask
@@ -509,7 +504,7 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             In the order of ``classes_``; a dask array when `X` is a dask collection.
         """
-        return np.mean(self._member_outputs("predict_proba", X), axis=0)
+        return soft_vote(self._member_outputs("predict_proba", X))
 
     @available_if(_soft_voting)
     @blockwise_if_dask

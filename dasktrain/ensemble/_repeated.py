@@ -16,7 +16,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
 from ..utils import HasMethods, Interval, Options, set_random_states, spawn_seeds
-from ..utils._data import as_float_array, check_fit_data, check_predict_data
+from ..utils._data import check_fit_data, check_predict_data
+from ._combine import average, hard_vote, soft_vote
 
 
 def fit_member(estimator, seed: int, X, y):
@@ -292,10 +293,9 @@ class RepeatedClassifier(ClassifierMixin, _BaseRepeated):
         check_is_fitted(self)
         if self.voting == "soft":
             return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-        votes = np.asarray([self._label_encoder.transform(np.asarray(pred).ravel())
-                            for pred in self._predictions("predict", X)])
-        counts = np.apply_along_axis(np.bincount, 0, votes, minlength=len(self.classes_))
-        return self.classes_[np.argmax(counts, axis=0)]
+        votes = [self._label_encoder.transform(np.asarray(pred).ravel())
+                 for pred in self._predictions("predict", X)]
+        return self.classes_[hard_vote(votes, len(self.classes_))]
 
     @available_if(_soft_voting)
     @blockwise_if_dask
@@ -312,11 +312,9 @@ class RepeatedClassifier(ClassifierMixin, _BaseRepeated):
         proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        member_probas = self._predictions("predict_proba", X)
-        proba = np.zeros((member_probas[0].shape[0], len(self.classes_)))
-        for member, member_proba in zip(self.estimators_, member_probas):
-            proba[:, self._member_columns(member)] += as_float_array(member_proba)
-        return proba / len(member_probas)
+        member_probas = self._predictions("predict_proba", X)  # checks it is fitted first
+        columns = [self._member_columns(member) for member in self.estimators_]
+        return soft_vote(member_probas, columns, len(self.classes_))
 
     @available_if(_soft_voting)
     def predict_log_proba(self, X):
@@ -403,4 +401,4 @@ class RepeatedRegressor(RegressorMixin, _BaseRepeated):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predicted values.
         """
-        return np.mean([as_float_array(pred) for pred in self._predictions("predict", X)], axis=0)
+        return average(self._predictions("predict", X))

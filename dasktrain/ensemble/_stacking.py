@@ -21,6 +21,7 @@ from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
 from .._execution import is_dask_collection
 from ..utils import HasMethods, Interval, Options, Predicate, set_random_states, spawn_seeds
 from ..utils._data import allows_nan, check_fit_data, check_predict_data
+from ._combine import average, hard_vote, soft_vote
 
 __all__ = ["StackingEnsemble"]
 
@@ -736,14 +737,10 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         X, predictions = self._base_predictions(X)
         if not self._fitted_classifier():
-            return np.mean([np.asarray(p, dtype=np.float64) for p in predictions], axis=0)
+            return average(predictions)
         if self.voting == "soft":
-            return np.mean(predictions, axis=0)
-        counts = np.zeros((len(predictions[0]), len(self.classes_)))
-        rows = np.arange(len(predictions[0]))
-        for encoded in predictions:
-            counts[rows, np.asarray(encoded, dtype=int)] += 1
-        return np.argmax(counts, axis=1)  # a tie goes to the first class
+            return soft_vote(predictions)
+        return hard_vote(predictions, len(self.classes_))
 
     @blockwise_if_dask
     def predict(self, X):
