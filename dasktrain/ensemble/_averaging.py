@@ -255,9 +255,7 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
                 n_columns = None
         elif getattr(self.estimator_, "n_outputs_", 1) > 1:
             n_columns = self.estimator_.n_outputs_
-        predictor = copy.copy(self)
-        predictor.client = None  # a Client does not travel with the tasks
-        return predict_blockwise(predictor, X, method, n_columns, dtype)
+        return predict_blockwise(self, X, method, n_columns, dtype)
 
     @blockwise_if_dask
     def predict(self, X):

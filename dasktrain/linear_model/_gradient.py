@@ -11,7 +11,6 @@ per fit (numpy and pandas inputs) or never leave the workers (dask inputs).
 
 from __future__ import annotations
 
-import copy
 import math
 import numbers
 import warnings
@@ -24,7 +23,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
+from .._base import (ParallelEstimatorMixin, apply_method, blockwise_if_dask, fill_doc,
+                     without_client)
 from .._execution import is_dask_collection
 from ..utils import Interval, Options
 
@@ -559,19 +559,10 @@ class _DistributedLinearModel(ParallelEstimatorMixin, BaseEstimator):
         X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
         return np.asarray(X @ np.atleast_2d(self.coef_).T) + self.intercept_
 
-    def _blockwise_map(self, X, method: str, n_columns, dtype=np.float64):
-        predictor = copy.copy(self)
-        predictor.client = None  # a Client does not travel with the tasks
-        return predict_blockwise(predictor, X, method, n_columns, dtype)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-def _apply_to_block(block, estimator, method: str):
-    return getattr(estimator, method)(block)
 
 
 def _apply_to_frame(frame, estimator, method: str, n_columns):
@@ -586,14 +577,21 @@ def _apply_to_frame(frame, estimator, method: str, n_columns):
     return pd.DataFrame(values, index=frame.index)
 
 
-def predict_blockwise(predictor, X, method: str, n_columns, dtype=np.float64):
-    """``predictor.<method>(block)`` on each block of a dask collection, lazily.
+def predict_blockwise(estimator, X, method: str, n_columns, dtype=np.float64):
+    """``estimator.<method>(block)`` on each block of a dask collection, lazily.
 
     A dask array gives a dask array (one column chunk); a dask dataframe gives a
     dask series, or dataframe when `n_columns` is not None, with the same
-    index and partitions. `predictor` travels with the tasks, so it must not
-    hold a Client.
+    index and partitions (an empty partition gives an empty one). The
+    estimator in the graph is a copy without its ``client``.
+
+    The output layout (`n_columns`, `dtype`) comes from the caller, which is
+    why this is not :func:`dasktrain._base.blockwise`: that one goes through
+    dask-ml's ParallelPostFit, which returns dask arrays for dataframes, cannot
+    give 2-D ``predict`` outputs (several regression targets) and fails on
+    empty partitions.
     """
+    predictor = without_client(estimator)
     if _dask_kind(X) != "array":
         import pandas as pd
 
@@ -605,9 +603,9 @@ def predict_blockwise(predictor, X, method: str, n_columns, dtype=np.float64):
     if X.numblocks[1] > 1:
         X = X.rechunk({1: -1})
     if n_columns is None:
-        return X.map_blocks(_apply_to_block, predictor, method, dtype=dtype, drop_axis=1,
+        return X.map_blocks(apply_method, predictor, method, dtype=dtype, drop_axis=1,
                             chunks=(X.chunks[0],))
-    return X.map_blocks(_apply_to_block, predictor, method, dtype=dtype,
+    return X.map_blocks(apply_method, predictor, method, dtype=dtype,
                         chunks=(X.chunks[0], (n_columns,)))
 
 
@@ -739,10 +737,10 @@ class DistributedLogisticRegression(ClassifierMixin, _DistributedLinearModel):
 
     def _blockwise(self, method: str, X):
         if method == "predict":
-            return self._blockwise_map(X, method, None, self.classes_.dtype)
+            return predict_blockwise(self, X, method, None, self.classes_.dtype)
         n_classes = len(self.classes_)
         n_columns = None if method == "decision_function" and n_classes == 2 else n_classes
-        return self._blockwise_map(X, method, n_columns)
+        return predict_blockwise(self, X, method, n_columns)
 
     @blockwise_if_dask
     def predict_proba(self, X):
@@ -902,7 +900,7 @@ class DistributedLinearRegression(RegressorMixin, _DistributedLinearModel):
 
     def _blockwise(self, method: str, X):
         n_columns = None if np.ndim(self.coef_) == 1 else self.coef_.shape[0]
-        return self._blockwise_map(X, method, n_columns)
+        return predict_blockwise(self, X, method, n_columns)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
