@@ -20,8 +20,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
 from .._execution import is_dask_collection
-from ..linear_model._gradient import (check_dask_inputs, dask_partitions, predict_blockwise,
-                                      row_bounds)
+from ..linear_model._gradient import (check_dask_inputs, classifier_output_layout,
+                                      dask_partitions, predict_blockwise, row_bounds)
 from ..utils import HasMethods, Interval, set_random_states, spawn_seeds
 from ..utils._data import allows_nan, check_fit_data, check_predict_data
 
@@ -114,6 +114,27 @@ def add_parameters(a, b) -> list:
 
 def _rows(data, index):
     return data.iloc[index] if hasattr(data, "iloc") else data[index]
+
+
+#: The Parameters section both estimators share (substituted for ``%(shared)s``).
+_SHARED_PARAMETERS = """estimator : estimator object
+        The model to train; it must have ``partial_fit``.
+    n_partitions : int or None, default=None
+        Number of partitions. In-memory data: None means 4 (at most one per
+        sample; never the number of workers, so the result is the same on every
+        backend). Dask input: None means one partition per block; an int joins
+        consecutive blocks into that many partitions (blocks are never split).
+    rounds : int, default=10
+        Number of train-then-average rounds.
+    local_epochs : int, default=1
+        Passes of ``partial_fit`` over its partition by each copy per round.
+    shuffle : bool, default=True
+        Assign the rows of in-memory data to partitions at random (each
+        partition keeps the original row order); False cuts consecutive rows.
+    %(random_state)s
+    %(use_dask)s
+    %(client)s
+    %(n_jobs)s"""
 
 
 class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator):
@@ -245,16 +266,11 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
         return check_predict_data(self, self.estimator, X)
 
     def _blockwise(self, method: str, X):
-        n_columns = None
-        dtype = np.float64
-        if method == "predict" and self._classification:
-            dtype = self.classes_.dtype
-        elif method != "predict":
-            n_columns = len(self.classes_)
-            if method == "decision_function" and n_columns == 2:
-                n_columns = None
-        elif getattr(self.estimator_, "n_outputs_", 1) > 1:
-            n_columns = self.estimator_.n_outputs_
+        if self._classification:
+            n_columns, dtype = classifier_output_layout(method, self.classes_)
+        else:
+            n_outputs = getattr(self.estimator_, "n_outputs_", 1)
+            n_columns, dtype = (n_outputs if n_outputs > 1 else None), np.float64
         return predict_blockwise(self, X, method, n_columns, dtype)
 
     @blockwise_if_dask
@@ -288,7 +304,6 @@ def _estimator_has(method: str):
     return check
 
 
-@fill_doc
 class ParameterAveragingClassifier(ClassifierMixin, _BaseParameterAveraging):
     """A classifier trained by averaging the parameters of copies trained on data partitions.
 
@@ -303,24 +318,7 @@ class ParameterAveragingClassifier(ClassifierMixin, _BaseParameterAveraging):
 
     Parameters
     ----------
-    estimator : estimator object
-        The model to train; it must have ``partial_fit``.
-    n_partitions : int or None, default=None
-        Number of partitions. In-memory data: None means 4 (at most one per
-        sample; never the number of workers, so the result is the same on every
-        backend). Dask input: None means one partition per block; an int joins
-        consecutive blocks into that many partitions (blocks are never split).
-    rounds : int, default=10
-        Number of train-then-average rounds.
-    local_epochs : int, default=1
-        Passes of ``partial_fit`` over its partition by each copy per round.
-    shuffle : bool, default=True
-        Assign the rows of in-memory data to partitions at random (each
-        partition keeps the original row order); False cuts consecutive rows.
-    %(random_state)s
-    %(use_dask)s
-    %(client)s
-    %(n_jobs)s
+    %(shared)s
 
     Attributes
     ----------
@@ -415,7 +413,6 @@ class ParameterAveragingClassifier(ClassifierMixin, _BaseParameterAveraging):
         return self.estimator_.decision_function(X)
 
 
-@fill_doc
 class ParameterAveragingRegressor(RegressorMixin, _BaseParameterAveraging):
     """A regressor trained by averaging the parameters of copies trained on data partitions.
 
@@ -428,24 +425,7 @@ class ParameterAveragingRegressor(RegressorMixin, _BaseParameterAveraging):
 
     Parameters
     ----------
-    estimator : estimator object
-        The model to train; it must have ``partial_fit``.
-    n_partitions : int or None, default=None
-        Number of partitions. In-memory data: None means 4 (at most one per
-        sample; never the number of workers, so the result is the same on every
-        backend). Dask input: None means one partition per block; an int joins
-        consecutive blocks into that many partitions (blocks are never split).
-    rounds : int, default=10
-        Number of train-then-average rounds.
-    local_epochs : int, default=1
-        Passes of ``partial_fit`` over its partition by each copy per round.
-    shuffle : bool, default=True
-        Assign the rows of in-memory data to partitions at random (each
-        partition keeps the original row order); False cuts consecutive rows.
-    %(random_state)s
-    %(use_dask)s
-    %(client)s
-    %(n_jobs)s
+    %(shared)s
 
     Attributes
     ----------
@@ -483,3 +463,9 @@ class ParameterAveragingRegressor(RegressorMixin, _BaseParameterAveraging):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = get_tags(self.estimator).target_tags.multi_output
         return tags
+
+
+for _estimator in (ParameterAveragingClassifier, ParameterAveragingRegressor):
+    _estimator.__doc__ = _estimator.__doc__.replace("%(shared)s", _SHARED_PARAMETERS)
+    fill_doc(_estimator)
+del _estimator

@@ -23,8 +23,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._base import (ParallelEstimatorMixin, apply_method, blockwise_if_dask, fill_doc,
-                     without_client)
+from .._base import (
+    ParallelEstimatorMixin,
+    apply_method,
+    blockwise_if_dask,
+    fill_doc,
+    without_client,
+)
 from .._execution import is_dask_collection
 from ..utils import Interval, Options
 
@@ -577,6 +582,26 @@ def _apply_to_frame(frame, estimator, method: str, n_columns):
     return pd.DataFrame(values, index=frame.index)
 
 
+def classifier_output_layout(method: str, classes):
+    """``(n_columns, dtype)`` of a fitted classifier's `method` output, for predict_blockwise.
+
+    Labels for ``predict``; one float column per class otherwise, but a single
+    one (1-D) for ``decision_function`` with two classes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> classifier_output_layout("decision_function", np.array(["a", "b"]))
+    (None, <class 'numpy.float64'>)
+    >>> classifier_output_layout("predict_proba", np.array(["a", "b"]))
+    (2, <class 'numpy.float64'>)
+    """
+    if method == "predict":
+        return None, classes.dtype
+    n_classes = len(classes)
+    return (None if method == "decision_function" and n_classes == 2 else n_classes), np.float64
+
+
 def predict_blockwise(estimator, X, method: str, n_columns, dtype=np.float64):
     """``estimator.<method>(block)`` on each block of a dask collection, lazily.
 
@@ -736,11 +761,7 @@ class DistributedLogisticRegression(ClassifierMixin, _DistributedLinearModel):
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def _blockwise(self, method: str, X):
-        if method == "predict":
-            return predict_blockwise(self, X, method, None, self.classes_.dtype)
-        n_classes = len(self.classes_)
-        n_columns = None if method == "decision_function" and n_classes == 2 else n_classes
-        return predict_blockwise(self, X, method, n_columns)
+        return predict_blockwise(self, X, method, *classifier_output_layout(method, self.classes_))
 
     @blockwise_if_dask
     def predict_proba(self, X):
