@@ -8,10 +8,13 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_iris
 from sklearn.decomposition import PCA
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import FitFailedWarning
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge, RidgeClassifier
 from sklearn.model_selection import GroupKFold, KFold, cross_validate
 from sklearn.neighbors import KNeighborsClassifier
@@ -22,6 +25,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dasktrain import GeneticSearchCV
 from dasktrain.callbacks import Callback
+from dasktrain.model_selection import _search as search_module
 from dasktrain.model_selection._evaluate import Evaluator
 from dasktrain.space import Categorical, Continuous, Integer
 
@@ -386,6 +390,40 @@ def test_bad_parameters_are_rejected_before_any_work(params, err, match):
     search = GeneticSearchCV(**{"estimator": PIPE, "param_distributions": SPACE, **params})
     with pytest.raises(err, match=match):
         search.fit(X, y)
+
+
+X_NAN = X.copy()
+X_NAN[5, 2] = np.nan
+X_INF = X.copy()
+X_INF[0, 0] = -np.inf
+
+
+@pytest.mark.parametrize("data, err, match", [
+    (X_NAN, ValueError, "Input X contains NaN: GeneticSearchCV .* RidgeClassifier"),
+    (X_INF, ValueError, "Input X contains infinity"),
+    (pd.DataFrame(X_NAN).assign(name="x"), ValueError, "Input X contains NaN"),
+    (sparse.csr_matrix(X_INF), ValueError, "Input X contains infinity"),
+    (X_NAN.tolist(), ValueError, "Input X contains NaN"),
+])
+def test_nan_or_inf_in_x_is_rejected_before_any_work(data, err, match, monkeypatch):
+    def no_evaluator(*args, **kwargs):
+        raise AssertionError("the search started evaluating bad input")
+
+    monkeypatch.setattr(search_module, "Evaluator", no_evaluator)
+    search = GeneticSearchCV(RidgeClassifier(), {"alpha": [0.1, 1.0]}, population_size=2,
+                             generations=0, cv=2)
+    with pytest.raises(err, match=match):
+        search.fit(data, y)
+
+
+def test_nan_is_accepted_when_the_estimator_or_its_first_step_takes_it():
+    for estimator, space in [
+        (make_pipeline(SimpleImputer(), RidgeClassifier()), {"ridgeclassifier__alpha": [0.1, 1.0]}),
+        (HistGradientBoostingClassifier(max_iter=5), {"max_depth": [2, 3]}),
+    ]:
+        search = GeneticSearchCV(estimator, space, population_size=2, generations=0, cv=2,
+                                 random_state=0).fit(X_NAN, y)
+        assert set(search.cv_results_["status"]) == {"ok"}
 
 
 def test_inconsistent_lengths_are_rejected():

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, is_classifier
 from sklearn.exceptions import FitFailedWarning, NotFittedError
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import check_cv
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils import get_tags, indexable
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -29,6 +30,7 @@ from .._base import ParallelEstimatorMixin, fill_doc
 from ..callbacks import ProgressBar, check_callbacks
 from ..space import as_space, value_key
 from ..utils import HasMethods, Interval, Options, Predicate, seed_sequence, spawn_seeds
+from ..utils._data import allows_nan
 from ._evaluate import STATUS_OK, Evaluator, Settings, build_candidate
 from ._genetic import breed, candidate_key, random_candidate, select_survivors
 
@@ -73,6 +75,55 @@ def _is_real(value) -> bool:
 
 def _is_path(value) -> bool:
     return value is None or isinstance(value, (str, os.PathLike))
+
+
+def _accepts_missing(estimator) -> bool:
+    """Whether `estimator` takes NaN in X: its tags, or a pipeline's first step's.
+
+    scikit-learn's Pipeline and FeatureUnion do not pass ``allow_nan`` on from
+    their steps, so a pipeline starting with an imputer is judged by that step.
+    A ColumnTransformer sends each column to its own transformer (or drops it):
+    NaN is left for its transformers to judge.
+    """
+    if allows_nan(estimator):
+        return True
+    if isinstance(estimator, Pipeline):
+        steps = [step for _, step in estimator.steps if step not in (None, "passthrough")]
+        return not steps or _accepts_missing(steps[0])
+    if isinstance(estimator, FeatureUnion):
+        parts = [part for _, part in estimator.transformer_list if part not in ("drop", None)]
+        return all(part == "passthrough" or _accepts_missing(part) for part in parts)
+    return hasattr(estimator, "transformers") and hasattr(estimator, "remainder")
+
+
+def _check_finite_input(X, estimator, owner: str) -> None:
+    """Raise ValueError naming X when it holds NaN or infinity and the estimator refuses them.
+
+    Nothing is checked when the estimator accepts missing values. Only numeric
+    content is checked (the numeric columns of a DataFrame, the stored values
+    of a sparse matrix); text or object data is left to the estimator.
+    """
+    if _accepts_missing(estimator):
+        return
+    if hasattr(X, "select_dtypes"):  # a DataFrame: its numeric columns
+        values = X.select_dtypes(include="number").to_numpy(dtype=float, na_value=np.nan)
+    elif hasattr(X, "tocsr") and hasattr(X, "data"):  # a sparse matrix
+        values = X.data
+    else:
+        try:
+            values = np.asarray(X)
+        except (TypeError, ValueError):
+            return
+    if getattr(values, "dtype", np.dtype(object)).kind not in "fc" or values.size == 0:
+        return
+    if np.isfinite(values).all():
+        return
+    found = "NaN" if np.isnan(values).any() else "infinity"
+    raise ValueError(
+        f"Input X contains {found}: {owner} cannot evaluate {type(estimator).__name__}, which "
+        "does not accept missing or infinite values, on it. Impute or drop those values "
+        "first (e.g. a SimpleImputer as the first step of a pipeline), or search an "
+        "estimator that accepts missing values.")
 
 
 # --------------------------------------------------------------------------- delegation
@@ -541,6 +592,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
             raise ValueError(f"{name} with {type(self.estimator).__name__} requires y to be "
                              "passed, but the target y is None.")
         X, y, groups = indexable(X, y, groups)
+        _check_finite_input(X, self.estimator, name)
         folds = self._folds(X, y, groups)
         n_folds = len(folds)
 
