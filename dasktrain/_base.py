@@ -132,11 +132,12 @@ def apply_method(block, estimator, method: str):
 def blockwise(estimator, method: str, X):
     """A dask collection of ``estimator.method`` applied to each block of the dask `X`.
 
-    ``predict``, ``predict_proba`` and ``predict_log_proba`` go through dask-ml's
-    :class:`~dask_ml.wrappers.ParallelPostFit`. The other methods
-    (``transform``, ``decision_function``), whose number of output columns
-    ParallelPostFit does not know or which it lacks, are mapped here with their
-    output shape taken from one row of zeros. Column-split arrays are merged
+    On a dask array every method is mapped over the row blocks with its output
+    shape and dtype taken from one row of zeros (so ``transform``,
+    ``decision_function`` and several regression targets get the right shape).
+    On a dask dataframe, ``predict``, ``predict_proba`` and
+    ``predict_log_proba`` go through dask-ml's
+    :class:`~dask_ml.wrappers.ParallelPostFit`, which builds their metadata. Column-split arrays are merged
     into whole rows first, keeping the row blocks. The estimator in the graph is
     a copy without its ``client``, which can be neither tokenized nor sent to
     the workers.
@@ -146,10 +147,12 @@ def blockwise(estimator, method: str, X):
     estimator = without_client(estimator)
     if hasattr(X, "numblocks") and X.ndim == 2 and X.numblocks[1] > 1:
         X = X.rechunk({1: -1})
-    if method in ("predict", "predict_proba", "predict_log_proba"):
-        return getattr(ParallelPostFit(estimator=estimator), method)(X)
-    if not hasattr(X, "map_blocks"):  # a dask dataframe: dask infers the output's meta
+    if not hasattr(X, "map_blocks"):  # a dask dataframe
+        if method in ("predict", "predict_proba", "predict_log_proba"):
+            return getattr(ParallelPostFit(estimator=estimator), method)(X)
         return X.map_partitions(apply_method, estimator=estimator, method=method)
+    # a dask array: the output's shape and dtype come from one row, so several
+    # regression targets keep their column axis (ParallelPostFit drops it)
     sample = apply_method(np.zeros((1, X.shape[1]), dtype=X.dtype), estimator, method)
     if sample.ndim == 1:
         return X.map_blocks(apply_method, estimator=estimator, method=method, drop_axis=1,

@@ -143,3 +143,18 @@ def test_in_process_client_and_dataframe(inprocess_client):
     assert is_dask_collection(result)
     np.testing.assert_allclose(np.asarray(result.compute()), stack.transform(X), rtol=0,
                                atol=1e-12)
+
+
+def test_several_regression_targets_keep_their_columns():
+    """ParallelPostFit drops the column axis of predict; the shared blockwise keeps it."""
+    import dask.array as da
+    from sklearn.datasets import make_regression
+    from sklearn.linear_model import Ridge
+
+    from dasktrain import RepeatedRegressor
+
+    X, y = make_regression(n_samples=60, n_features=4, n_targets=2, random_state=0)
+    model = RepeatedRegressor(Ridge(), n_repeats=2, random_state=0).fit(X, y)
+    lazy = model.predict(da.from_array(X, chunks=25))
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_allclose(lazy.compute(), model.predict(X))
