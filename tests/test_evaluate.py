@@ -16,7 +16,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from dasktrain._execution import execution_backend
+from dasktrain._execution import TaskKilledError, WorkersLostError, execution_backend
+from dasktrain.model_selection import _evaluate as evaluate_module
 from dasktrain.model_selection._evaluate import (
     STATUS_BUDGET,
     STATUS_ERROR,
@@ -388,3 +389,52 @@ def test_candidates_predicted_to_take_longest_are_submitted_first():
     assert list(evaluator.results)[-3:] == [keys[2], keys[0], keys[1]]
     # the order of the returned keys stays that of the candidates
     assert [evaluator.results[key]["params"] for key in keys] == batch
+
+
+def _dying_when(marker, error):
+    """fit_and_score_splits, except that a task holding a split of `marker` dies with `error`."""
+    original = evaluate_module.fit_and_score_splits
+    sizes = []
+
+    def task(splits, *args, **kwargs):
+        sizes.append(len(splits))
+        if any(params.get("delay") == marker for params, _, _ in splits):
+            raise error
+        return original(splits, *args, **kwargs)
+
+    return task, sizes
+
+
+def test_a_killed_batched_task_runs_its_splits_again_alone_and_only_the_culprit_fails(
+        monkeypatch):
+    candidates = [{"alpha": 1.0, "delay": 0.0}, {"alpha": 2.0, "delay": 0.001},
+                  {"alpha": 3.0, "delay": 0.0}]
+    with execution_backend() as backend:
+        undisturbed = make_evaluator(backend, FlakyClassifier(), splits_per_task=6)
+        expected, _ = undisturbed.evaluate(candidates)
+        task, sizes = _dying_when(0.001, TaskKilledError("Task 'x' was lost: out of memory"))
+        monkeypatch.setattr(evaluate_module, "fit_and_score_splits", task)
+        evaluator = make_evaluator(backend, FlakyClassifier(), splits_per_task=6)
+        keys, _ = evaluator.evaluate(candidates)
+    assert keys == expected
+    # two candidates per task: the first task (candidates 0 and 1) died and its six splits
+    # ran again one per task; only those of the culprit died again
+    assert sizes == [6, 3] + [1] * 6
+    assert evaluator.n_retries == 6
+    culprit = evaluator.results[keys[1]]
+    assert culprit["status"] == STATUS_ERROR
+    assert culprit["error"].startswith("TaskKilledError") and "out of memory" in culprit["error"]
+    assert np.isnan(culprit["test"]["score"]).all()
+    for key in (keys[0], keys[2]):
+        assert evaluator.results[key]["status"] == STATUS_OK
+        assert evaluator.results[key]["test"] == undisturbed.results[key]["test"]
+
+
+def test_lost_workers_fail_the_evaluation_instead_of_being_recorded(monkeypatch):
+    task, _ = _dying_when(0.0, WorkersLostError("no worker for 1 s (worker_timeout=1)"))
+    monkeypatch.setattr(evaluate_module, "fit_and_score_splits", task)
+    with execution_backend() as backend:
+        evaluator = make_evaluator(backend, FlakyClassifier())
+        with pytest.raises(WorkersLostError, match="no worker"):
+            evaluator.evaluate([{"delay": 0.0}, {"delay": 0.0, "alpha": 2.0}])
+        assert not evaluator.results and not evaluator.in_flight

@@ -38,7 +38,7 @@ import numbers
 import threading
 import time
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
 
@@ -47,6 +47,7 @@ import sklearn
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from .._execution import TaskKilledError, WorkersLostError
 from ..space import value_key
 from ..utils import random_state_params
 
@@ -559,10 +560,12 @@ class Evaluator:
         if share_prefixes and isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
             self._steps = [name for name, _ in estimator.steps]
         # sent once per fit; every task gets these futures
+        self._sent = {"estimator": estimator, "data": (X, y, dict(fit_params)),
+                      "folds": list(folds), "scorers": scorers}
         self._shared = {
             "estimator": backend.scatter(estimator, cache=False),
-            "data": backend.scatter((X, y, dict(fit_params))),
-            "folds": backend.scatter(list(folds)),
+            "data": backend.scatter(self._sent["data"]),
+            "folds": backend.scatter(self._sent["folds"]),
         }
         self._scorers_future = backend.scatter(scorers, cache=False)
         self.results: dict[str, dict] = {}
@@ -570,7 +573,12 @@ class Evaluator:
         self.n_prefix_tasks = 0
         self.n_tasks = 0
         self._pending: dict[str, _Pending] = {}
-        self._owners: dict[int, tuple] = {}  # id(future) -> (future, [(key, split, chain)])
+        # id(future) -> (future, [(key, split, chain)], whether it is a split run again alone)
+        self._owners: dict[int, tuple] = {}
+        self._retries: deque = deque()  # (key, split) of killed splits to run again alone
+        self._retry_future = None  # the one such split in flight
+        self._deadline: float | None = None
+        self.n_retries = 0
         self._prefixes: dict[str, list] = {}  # key -> [future, number of waiting splits]
         self._idle: OrderedDict[str, None] = OrderedDict()
         self._contents: dict[str, list | None] = {}  # candidate key -> its prefix contents
@@ -615,6 +623,7 @@ class Evaluator:
             How many candidates were already evaluated, in flight, or equal to
             an earlier one of `candidates`.
         """
+        self._deadline = deadline
         keys = [self.candidate_key(candidate) for candidate in candidates]
         new: dict[str, dict] = {}
         for key, candidate in zip(keys, candidates):
@@ -718,14 +727,14 @@ class Evaluator:
         """Submit the new prefix tasks, one ``map`` per depth (parents first)."""
         for depth in sorted({item[0] for item in new_prefixes}):
             level = [item for item in new_prefixes if item[0] == depth]
-            futures = self.backend.map(
+            futures = self._send(lambda: self.backend.map(
                 fit_prefix_task,
                 [item[2] for item in level], [item[3] for item in level],
                 [item[4] for item in level], [item[5] for item in level],
                 [item[6] for item in level],
                 [None if item[7] is None else self._prefixes[item[7]][0] for item in level],
                 keys=[f"prefix-{item[1].replace('/', '-')}" for item in level],
-                settings=self.settings, budget=budget, **self._shared)
+                settings=self.settings, budget=budget, **self._shared))
             for item, future in zip(level, futures):
                 self._prefixes[item[1]][0] = future
             self.n_prefix_tasks += len(level)
@@ -770,12 +779,12 @@ class Evaluator:
             keys.append(f"fit-{first.key}-{first.fold}-{repeat}"
                         + (f"-{len(chunk)}" if len(chunk) > 1 else ""))
         iterables = [payloads, prefixes] if any_prefix else [payloads]
-        futures = self.backend.map(fit_and_score_splits, *iterables, keys=keys,
-                                   scorers=self._scorers_future, settings=self.settings,
-                                   budget=budget, **self._shared)
+        futures = self._send(lambda: self.backend.map(
+            fit_and_score_splits, *iterables, keys=keys, scorers=self._scorers_future,
+            settings=self.settings, budget=budget, **self._shared))
         for chunk, future in zip(chunks, futures):
             self._owners[id(future)] = (future, [(split.key, split.split, split.chain)
-                                                 for split in chunk])
+                                                 for split in chunk], False)
             self._completed.add(future)
         self.n_tasks += len(chunks)
 
@@ -895,7 +904,22 @@ class Evaluator:
             return [_outcome(future) for future in futures]
 
     def _collect(self, future, outcome, released: list) -> list[str]:
-        _, items = self._owners.pop(id(future))
+        _, items, alone = self._owners.pop(id(future))
+        if alone:
+            self._retry_future = None
+        if isinstance(outcome, WorkersLostError):  # no split can run: the fit fails
+            self.cancel()
+            raise outcome
+        if isinstance(outcome, TaskKilledError) and not alone:
+            # the task died with its worker, maybe for another split of it or of another
+            # task (out of memory): each split runs again alone, so only the culprit fails
+            released.append(future)
+            for key, split, chain in items:
+                self._unref(chain)
+                if key in self._pending:
+                    self._retries.append((key, split))
+            self._submit_retry()
+            return []
         if isinstance(outcome, BaseException):
             if self.settings.error_score == "raise":
                 self.cancel()
@@ -924,7 +948,46 @@ class Evaluator:
                 continue
             self.results[key] = combine_records(pending.params, pending.records)
             finished.append(key)
+        self._submit_retry()
         return finished
+
+    def _send(self, send):
+        """``send()``; when the scattered data was lost too often to be sent again by the
+        backend (every worker holding it died), it is scattered anew and sent once more."""
+        try:
+            return send()
+        except TaskKilledError:
+            lost = [*self._shared.values(), self._scorers_future]
+            self._shared = {name: self.backend.scatter(self._sent[name], cache=False)
+                            for name in self._shared}
+            self._scorers_future = self.backend.scatter(self._sent["scorers"], cache=False)
+            self.backend.release(lost)
+            return send()
+
+    def _submit_retry(self) -> None:
+        """Submit the next killed split alone (one at a time, without prefix tasks).
+
+        One at a time, so that a split that kills its worker again takes no
+        other split down with it; without the pipeline prefix (it may be what was
+        lost), the whole candidate is fitted, which gives the same scores.
+        """
+        while self._retries and self._retry_future is None:
+            key, split = self._retries.popleft()
+            pending = self._pending.get(key)
+            if pending is None or pending.records[split] is not None:
+                continue
+            repeat, fold = divmod(split, self.n_folds)
+            budget = (None if self._deadline is None
+                      else max(0.0, self._deadline - time.monotonic()))
+            future = self._send(lambda: self.backend.submit(
+                fit_and_score_splits, [(pending.params, fold, self.repeat_seeds[repeat])],
+                key=f"fit-{key}-{fold}-{repeat}-alone", scorers=self._scorers_future,
+                settings=self.settings, budget=budget, **self._shared))
+            self._owners[id(future)] = (future, [(key, split, [])], True)
+            self._retry_future = future
+            self._completed.add(future)
+            self.n_tasks += 1
+            self.n_retries += 1
 
     def _unref(self, chain: list[str]) -> None:
         for prefix_key in chain:
@@ -980,6 +1043,8 @@ class Evaluator:
             self.backend.cancel(futures)
             self.backend.release(futures)
         self._owners.clear()
+        self._retries.clear()
+        self._retry_future = None
         self._pending.clear()
         self._prefixes.clear()
         self._idle.clear()
