@@ -24,7 +24,9 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dasktrain import GeneticSearchCV
+from dasktrain._execution import WorkersLostError
 from dasktrain.callbacks import Callback
+from dasktrain.model_selection import _evaluate as evaluate_module
 from dasktrain.model_selection import _search as search_module
 from dasktrain.model_selection._evaluate import Evaluator
 from dasktrain.space import Categorical, Continuous, Integer
@@ -228,6 +230,40 @@ def test_all_failures_raise_like_scikit_learn():
                              population_size=2, generations=1, cv=2, random_state=0)
     with pytest.raises(ValueError, match="All the 4 fits failed"):
         search.fit(X, y)
+
+
+class Ends(Callback):
+    def __init__(self):
+        self.calls = []
+
+    def on_start(self, search):
+        self.calls.append("start")
+
+    def on_end(self, search):
+        self.calls.append("end")
+
+
+def test_lost_workers_fail_the_fit_and_callbacks_still_end(monkeypatch):
+    def workers_gone(*args, **kwargs):
+        raise WorkersLostError("no worker for 1 s (worker_timeout=1)")
+
+    monkeypatch.setattr(evaluate_module, "fit_and_score_splits", workers_gone)
+    ends = Ends()
+    search = GeneticSearchCV(SlowClassifier(), {"shift": [0.0, 1.0]}, population_size=2,
+                             generations=1, cv=2, callbacks=[ends], random_state=0)
+    with pytest.raises(WorkersLostError, match="no worker"):
+        search.fit(X, y)
+    assert ends.calls == ["start", "end"]
+    assert not hasattr(search, "cv_results_")
+
+
+def test_callbacks_end_when_every_fit_failed():
+    ends = Ends()
+    search = GeneticSearchCV(SlowClassifier(fail=True), {"shift": [0.0, 1.0]},
+                             population_size=2, generations=0, cv=2, callbacks=[ends])
+    with pytest.raises(ValueError, match="All the 4 fits failed"):
+        search.fit(X, y)
+    assert ends.calls == ["start", "end"]
 
 
 def test_multimetric_refits_on_the_named_metric():
