@@ -242,15 +242,17 @@ class DaskBackend(Backend):
         with self._remake_lock:
             if lost._dasktrain_replacement is not None:
                 return lost._current()
-            if lost._dasktrain_remade >= self.allowed_failures:
+            spec = lost._dasktrain_spec
+            # data never kills a worker: sending it again is not counted as a failure
+            is_data = spec[0] == "data"
+            if not is_data and lost._dasktrain_remade >= self.allowed_failures:
                 raise TaskKilledError(
                     f"Task {lost.key!r} was lost {lost._dasktrain_remade + 1} times: the "
                     "workers running it or holding its inputs died (killed, out of memory, or "
                     f"crashed); giving up after {self.allowed_failures} attempts to run it "
                     "again (distributed.scheduler.allowed-failures).", key=lost.key)
             self._remade_any = True
-            spec = lost._dasktrain_spec
-            if spec[0] == "data":
+            if is_data:
                 _, data, broadcast, token = spec
                 new = self.client.scatter([data], broadcast=broadcast, hash=False)[0]
                 new = self._watch(new, spec)
@@ -267,7 +269,7 @@ class DaskBackend(Backend):
                 new = self._watch(new, ("task", fn, args, kwargs, full_key))
                 if full_key is not None and self._keyed.get(full_key) is lost:
                     self._keyed[full_key] = new
-            new._dasktrain_remade = lost._dasktrain_remade + 1
+            new._dasktrain_remade = 0 if is_data else lost._dasktrain_remade + 1
             lost._dasktrain_replacement = new
             return new
 
