@@ -141,20 +141,23 @@ def _worker_path() -> None:
 
 @contextlib.contextmanager
 def two_worker_cluster(n_workers: int = 2):
-    """A LocalCluster of `n_workers` single-threaded worker processes on 127.0.0.1.
+    """The cluster dasktrain starts itself: `n_workers` single-threaded workers on 127.0.0.1.
 
     Yields a :class:`distributed.Client` that is not made the default client;
-    the cluster is closed on exit. Dask's configuration is not changed.
+    the cluster is closed on exit. Dask's configuration is not changed. It is
+    the cluster ``use_dask=True`` without a client starts (so its workers keep
+    glibc's adaptive malloc: see ``start_local_cluster``), kept for a whole
+    benchmark so that start-up is not timed; peers on Dask share it.
     """
-    import distributed
+    import logging
+
+    from dasktrain._execution import local_cluster_client
 
     _worker_path()
-    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                                  silence_logs=50) as cluster:
-        with distributed.Client(cluster, set_as_default=False) as client:
-            client.wait_for_workers(n_workers)
-            yield client
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    with local_cluster_client(n_workers) as client:
+        client.wait_for_workers(n_workers)
+        yield client
 
 
 @contextlib.contextmanager

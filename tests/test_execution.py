@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 import uuid
 
+import dask
 import numpy as np
 import pytest
 
@@ -125,7 +127,15 @@ def test_blocks_of_a_dask_array(execution):
     assert sum(sums) == 190
 
 
-def test_temporary_cluster_is_on_loopback_and_closed():
+def _worker_environment(names):
+    return {name: os.environ.get(name) for name in names}
+
+
+def test_temporary_cluster_is_on_loopback_and_closed(monkeypatch):
+    # earlier clusters of this test session wrote their nannies' variables here
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    trim_key = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+    configured = dask.config.get(trim_key)
     with execution_backend(use_dask=True, n_jobs=1) as executing:
         assert executing.owns_cluster
         client = executing.client
@@ -135,7 +145,15 @@ def test_temporary_cluster_is_on_loopback_and_closed():
         link = executing.dashboard_link
         assert link is None or link.startswith("http://127.0.0.1:")
         assert executing.submit(add, 2, 2).result() == 4
+        # workers keep glibc's adaptive malloc (no trim threshold) but the
+        # rest of Dask's pre-spawn environment, e.g. one BLAS thread
+        environments = client.run(_worker_environment,
+                                  ["MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS"])
+        assert list(environments.values()) == [
+            {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}]
+        assert dask.config.get(trim_key) == configured  # Dask's configuration is untouched
     assert client.status == "closed"
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
 
 
 def test_current_client_is_used(client):  # distributed.utils_test's multi-process cluster
