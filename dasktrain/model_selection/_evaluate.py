@@ -50,6 +50,7 @@ from sklearn.pipeline import Pipeline
 from .._execution import TaskKilledError, WorkersLostError
 from ..space import value_key
 from ..utils import random_state_params
+from ..utils._gc import with_gc_paused
 
 __all__ = ["STATUS_ERROR", "STATUS_OK", "STATUS_TIMEOUT", "Evaluator", "FittedPrefix",
            "fit_and_score", "fit_and_score_splits", "fit_prefix", "fit_prefix_task"]
@@ -602,6 +603,7 @@ class Evaluator:
         seconds, count = self._cost
         return seconds / count if count else None
 
+    @with_gc_paused
     def submit(self, candidates, *, context=(), deadline: float | None = None):
         """Submit every candidate not yet evaluated nor in flight, once.
 

@@ -37,6 +37,7 @@ import numbers
 import numpy as np
 
 from ..space import Dimension, value_key
+from ..utils._gc import with_gc_paused
 
 __all__ = ["breed", "candidate_key", "crossover", "mutate", "random_candidate",
            "select_survivors", "tournament"]
@@ -202,6 +203,7 @@ def tournament(scores, k: int, tournsize: int, rng: np.random.Generator) -> list
     return winners
 
 
+@with_gc_paused
 def breed(parents: list[dict], scores, space: dict[str, Dimension], rng: np.random.Generator,
           *, n_children: int, crossover_probability: float, mutation_probability: float,
           tournsize: int) -> list[dict]:
