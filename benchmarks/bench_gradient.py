@@ -234,6 +234,42 @@ def main(argv=None):
     return report
 
 
+def tables(report) -> list[dict]:
+    """The report's two tables, in the form benchmarks/run.py renders into docs/benchmarks.md."""
+    optimum = report["time_to_optimum"]
+    rows = []
+    for name, result in optimum["methods"].items():
+        if "error" in result:
+            rows.append([name, None, None, None, result["error"].splitlines()[0][:80]])
+        else:
+            rows.append([name, result["tol"], result["median_seconds"], result["relative_gap"],
+                         ""])
+    reduction = report["reduction"]
+    return [
+        {"title": f"Time to the same optimum ({optimum['n_samples']:,} x "
+                  f"{optimum['n_features']}, {optimum['n_blocks']} blocks)",
+         "columns": ["method", "tolerance", "seconds (median)", "relative gap", "error"],
+         "rows": rows,
+         "notes": (f"Each method's loosest tolerance that brings the objective within "
+                   f"{optimum['gap']:g} (relative) of the best any method reached, then fits "
+                   "at that tolerance timed (median). Same objective for all: "
+                   "C * sum(log_loss) + ||w||^2 / 2, no intercept.")},
+        {"title": f"Tree vs gather reduction (16 blocks, {reduction['n_features']} features, "
+                  "seconds per step, median)",
+         "columns": ["parameters", "tree", "gather"],
+         "rows": [[row["n_parameters"], row["tree_seconds_per_step"],
+                   row["gather_seconds_per_step"]] for row in reduction["rows"]]},
+    ]
+
+
+def run(quick: bool) -> dict:
+    """Entry point of benchmarks/run.py: the report, with its tables."""
+    report = main(["--quick"] if quick else [])
+    report["title"] = "Gradient training: time to the same optimum; tree vs gather reduction"
+    report["tables"] = tables(report)
+    return report
+
+
 def markdown(report) -> str:
     optimum = report["time_to_optimum"]
     lines = [
