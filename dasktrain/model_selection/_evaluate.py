@@ -23,7 +23,11 @@ a candidate (a dict of parameter values) into tasks on a
   released as soon as no submitted candidate needs them;
 - every task catches its own errors and returns a small record (scores and
   times, never a fitted estimator); ``eval_timeout`` is enforced inside the task
-  while it runs, by running the fit in a daemon thread and waiting for it.
+  while it runs, by running the fit in a daemon thread and waiting for it. A
+  split whose thread is still running after the limit reports where it ran
+  (:func:`~dasktrain._execution.worker_identity` and the process id), and the
+  client recycles that process once (:meth:`~dasktrain._execution.Backend.recycle`),
+  since Python cannot stop a thread stuck in native code or in a long sleep.
 
 Functions :func:`fit_and_score_splits` and :func:`fit_prefix_task` are the
 tasks (over :func:`fit_and_score` and :func:`fit_prefix`);
@@ -35,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
+import os
 import threading
 import time
 import zlib
@@ -47,7 +52,7 @@ import sklearn
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from .._execution import TaskKilledError, WorkersLostError
+from .._execution import TaskKilledError, WorkersLostError, worker_identity
 from ..space import value_key
 from ..utils import random_state_params
 from ..utils._gc import with_gc_paused
@@ -96,10 +101,36 @@ class Failure:
     status: str
     error: str
     fit_time: float = 0.0
+    #: Where a timed-out fit left its thread running (see :func:`stuck_location`).
+    stuck_in: tuple | None = None
 
 
 class _EvaluationTimeout(Exception):
-    pass
+    """A fit ran past its limit; `stuck_in` says where its thread is still running.
+
+    It holds no thread: it becomes the ``__context__`` of the TimeoutError raised
+    with ``error_score="raise"``, which must pickle (with its context, when
+    tblib's pickling is installed, as Dask does).
+    """
+
+    def __init__(self, message: str, stuck_in: tuple | None = None):
+        super().__init__(message, stuck_in)
+        self.stuck_in = stuck_in
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def stuck_location(thread: threading.Thread) -> tuple | None:
+    """``(worker_identity(), pid)`` of this process if `thread` is still running, else None.
+
+    Reported with a timed-out split, so that the client can recycle the process
+    that a fit stuck in native code (or in a long sleep) would otherwise keep
+    busy for good; the pid tells a restarted worker at the same address apart.
+    """
+    if not thread.is_alive():
+        return None
+    return (worker_identity(), os.getpid())
 
 
 def _take(data, indices):
@@ -181,7 +212,7 @@ def _run_limited(function, time_limit: float | None):
     thread.start()
     thread.join(time_limit)
     if thread.is_alive():
-        raise _EvaluationTimeout(f"timed out after {time_limit:g} s")
+        raise _EvaluationTimeout(f"timed out after {time_limit:g} s", stuck_location(thread))
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
@@ -224,11 +255,22 @@ def _scores(estimator, X, y, scorers: dict) -> dict:
 
 
 def _failure_record(status: str, error: str, scorers, settings: Settings,
-                    fit_time: float = 0.0) -> dict:
+                    fit_time: float = 0.0, stuck_in: tuple | None = None) -> dict:
     scores = {name: settings.error_score for name in scorers}
-    return {"status": status, "error": error, "test": scores,
-            "train": dict(scores) if settings.return_train_score else None,
-            "fit_time": fit_time, "score_time": 0.0}
+    record = {"status": status, "error": error, "test": scores,
+              "train": dict(scores) if settings.return_train_score else None,
+              "fit_time": fit_time, "score_time": 0.0}
+    if stuck_in is not None:
+        record["stuck_in"] = stuck_in
+    return record
+
+
+def _timeout_error(message: str, exc: _EvaluationTimeout) -> TimeoutError:
+    """The error raised for a timeout with ``error_score="raise"``, saying where its
+    thread is stuck (kept when pickled), so that the client still recycles it."""
+    error = TimeoutError(message)
+    error.stuck_in = exc.stuck_in
+    return error
 
 
 def _fit_and_score(estimator, params, data, fold, seed, scorers, settings, prefix):
@@ -301,12 +343,16 @@ def fit_and_score(estimator, params, data, folds, fold, seed, scorers, settings,
     record : dict
         ``status`` ("ok", "error", "timeout"), ``error`` (the reason, "" when
         ok), ``test`` and ``train`` (metric -> score, `error_score` on failure),
-        ``fit_time`` and ``score_time`` in seconds. Only with
+        ``fit_time`` and ``score_time`` in seconds; a ``"timeout"`` record
+        whose fit is still running in its thread also has ``stuck_in``, where
+        that thread runs (see :func:`stuck_location`). Only with
         ``settings.error_score == "raise"`` does a failure raise: the original
-        exception type, with the candidate's parameters in its message.
+        exception type, with the candidate's parameters in its message (a
+        :class:`TimeoutError` for a timeout, with the ``stuck_in`` attribute).
     """
     if isinstance(prefix, Failure):
-        return _failure_record(prefix.status, prefix.error, scorers, settings, prefix.fit_time)
+        return _failure_record(prefix.status, prefix.error, scorers, settings, prefix.fit_time,
+                               prefix.stuck_in)
     limit, timeout_status = _time_limit(settings, budget)
     start = time.perf_counter()
     try:
@@ -314,10 +360,11 @@ def fit_and_score(estimator, params, data, folds, fold, seed, scorers, settings,
                                                    scorers, settings, prefix), limit)
     except _EvaluationTimeout as exc:
         if settings.error_score == "raise" and timeout_status == STATUS_TIMEOUT:
-            raise TimeoutError(f"The evaluation of the candidate {params!r} on fold {fold} "
-                               f"{exc} (eval_timeout).") from None
+            raise _timeout_error(f"The evaluation of the candidate {params!r} on fold {fold} "
+                                 f"{exc} (eval_timeout).", exc) from None
+        stuck_in = exc.stuck_in if timeout_status == STATUS_TIMEOUT else None
         return _failure_record(timeout_status, str(exc), scorers, settings,
-                               time.perf_counter() - start)
+                               time.perf_counter() - start, stuck_in)
     except Exception as exc:
         if settings.error_score == "raise":
             raise with_params(exc, params)
@@ -367,9 +414,10 @@ def fit_prefix(estimator, params, data, folds, fold, seed, start, stop, settings
                                                 start, stop, settings, parent), limit)
     except _EvaluationTimeout as exc:
         if settings.error_score == "raise" and timeout_status == STATUS_TIMEOUT:
-            raise TimeoutError(f"Fitting the pipeline prefix of the candidate {params!r} on fold "
-                               f"{fold} {exc} (eval_timeout).") from None
-        return Failure(timeout_status, str(exc), time.perf_counter() - began)
+            raise _timeout_error(f"Fitting the pipeline prefix of the candidate {params!r} on "
+                                 f"fold {fold} {exc} (eval_timeout).", exc) from None
+        stuck_in = exc.stuck_in if timeout_status == STATUS_TIMEOUT else None
+        return Failure(timeout_status, str(exc), time.perf_counter() - began, stuck_in)
     except Exception as exc:
         if settings.error_score == "raise":
             raise with_params(exc, params)
@@ -539,6 +587,9 @@ class Evaluator:
     n_tasks : int
         Number of fit-and-score tasks submitted so far (each covers one or
         more splits).
+    n_recycled : int
+        Number of worker processes recycled because a timed-out split left its
+        fit running there (each process at most once).
     """
 
     def __init__(self, backend, estimator, X, y, fit_params, folds, scorers, *, repeat_seeds,
@@ -585,6 +636,10 @@ class Evaluator:
         self._contents: dict[str, list | None] = {}  # candidate key -> its prefix contents
         self._cost = [0.0, 0]  # seconds and number of the splits finished (fit + score)
         self._completed = backend.as_completed()
+        # (identity, pid) of processes left running a timed-out fit: to recycle, and done
+        self._stuck: list[tuple] = []
+        self._recycled: set[tuple] = set()
+        self.n_recycled = 0
 
     # ------------------------------------------------------------------ submitting
 
@@ -862,7 +917,9 @@ class Evaluator:
         Raises
         ------
         TimeoutError
-            When `deadline` passes first (and sets :attr:`out_of_time`).
+            When `deadline` passes first (and sets :attr:`out_of_time`); also,
+            with ``error_score="raise"``, a split's own eval_timeout (then
+            :attr:`out_of_time` stays False).
         """
         if not self._owners:
             return []
@@ -894,7 +951,31 @@ class Evaluator:
             if released:
                 self.backend.release(released)
             self.release_idle(self.keep_idle_prefixes)
+            self._recycle_stuck()
         return finished
+
+    def _note_stuck(self, stuck_in) -> None:
+        """Remember a process that a timed-out split left running its fit (once)."""
+        if stuck_in is None:
+            return
+        stuck_in = tuple(stuck_in)
+        if stuck_in not in self._recycled:
+            self._recycled.add(stuck_in)
+            self._stuck.append(stuck_in)
+
+    def _recycle_stuck(self) -> None:
+        """Recycle the processes noted by :meth:`_note_stuck`, each once per fit.
+
+        Python cannot stop the thread of a fit stuck in native code (or in a
+        long sleep); the process is stopped and replaced instead. The backend
+        runs again the other tasks that were running there (within its bounded
+        retries), so other candidates' results do not change. This process
+        itself is never recycled (the backend refuses it).
+        """
+        while self._stuck:
+            identity, _ = self._stuck.pop(0)
+            if self.backend.recycle(identity):
+                self.n_recycled += 1
 
     def _outcomes(self, futures: list) -> list:
         """The result, or the exception, of each finished future: one gather when all ran."""
@@ -924,6 +1005,7 @@ class Evaluator:
             return []
         if isinstance(outcome, BaseException):
             if self.settings.error_score == "raise":
+                self._note_stuck(getattr(outcome, "stuck_in", None))
                 self.cancel()
                 raise outcome
             # a lost worker or a cancelled dependency: the splits failed
@@ -934,6 +1016,7 @@ class Evaluator:
         finished = []
         for (key, split, chain), record in zip(items, outcome):
             self._unref(chain)
+            self._note_stuck(record.get("stuck_in"))
             if record["status"] == STATUS_OK:
                 self._cost[0] += record["fit_time"] + record["score_time"]
                 self._cost[1] += 1
@@ -1030,6 +1113,8 @@ class Evaluator:
             try:
                 self.wait(deadline)
             except TimeoutError:
+                if not self.out_of_time:  # a split's eval_timeout, with error_score="raise"
+                    raise
                 break
         if self.out_of_time:
             self.drain()

@@ -300,8 +300,12 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         Seconds allowed for one fit-and-score of a candidate on one split,
         enforced inside the task while it runs. A timed-out split scores
         `error_score` and its candidate is marked ``"timeout"`` in
-        ``cv_results_["status"]``. The fit is abandoned in a daemon thread,
-        which keeps its CPU until the fit returns.
+        ``cv_results_["status"]``. A fit still running after the limit (a
+        thread Python cannot stop, e.g. stuck in native code) has its worker
+        process recycled: a Dask worker is restarted by its nanny, a local
+        process is replaced, and the tasks that were running there run again.
+        With ``use_dask=False`` and a limit, even ``n_jobs=None`` runs the fits
+        in a separate local process (so the estimator must be picklable).
     error_score : "raise" or float, default=np.nan
         Score of a split whose fit or scoring failed (the candidate is marked
         ``"error"`` with the reason in ``cv_results_["error"]``). "raise"
@@ -627,7 +631,9 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
             for callback in callbacks:
                 if callable(getattr(callback, "on_start", None)):
                     callback.on_start(self)
-            with self._execution_backend() as backend:
+            # with eval_timeout, even one local job runs in a process of its own, which
+            # is recycled when a timed-out fit is left running there
+            with self._execution_backend(isolate=self.eval_timeout is not None) as backend:
                 steady = self.strategy == "steady_state"
                 evaluator = Evaluator(
                     backend, self.estimator, X, y, fit_params, folds, scorers,
