@@ -610,10 +610,11 @@ def test_soak_bounded_in_flight_queue_keeps_memory_and_futures_bounded(process_c
 
 
 class MemoryProbe:
-    """A callback that samples resident memory and live futures of this process."""
+    """A callback that samples this process's resident memory and its live futures
+    (and the futures a Dask client holds)."""
 
-    def __init__(self, at_generation):
-        self.at_generation, self.samples = at_generation, []
+    def __init__(self, at_generation, client=None):
+        self.at_generation, self.client, self.samples = at_generation, client, []
 
     def on_generation(self, search, record):
         if record["generation"] in (self.at_generation, search.generations):
@@ -621,25 +622,45 @@ class MemoryProbe:
             import gc
 
             gc.collect()
-            futures = sum(isinstance(obj, concurrent.futures.Future) for obj in gc.get_objects())
-            self.samples.append((resident_bytes(), futures))
+            kinds = (concurrent.futures.Future,)
+            if self.client is not None:
+                import distributed
+
+                kinds += (distributed.Future,)
+            futures = sum(isinstance(obj, kinds) for obj in gc.get_objects())
+            held = 0 if self.client is None else len(self.client.futures)
+            self.samples.append((resident_bytes(), futures, held))
 
 
 @pytest.mark.timeout(400)
-def test_soak_steady_state_search_of_5000_evaluations():
+@pytest.mark.parametrize("where", ["dask-processes", "local"])
+def test_soak_steady_state_search_of_5000_evaluations(where, request):
     from sklearn.linear_model import RidgeClassifier
 
     X, y = make_classification(n_samples=40, n_features=4, random_state=0)
-    probe = MemoryProbe(at_generation=10)
+    client, backend, futures_before = None, {}, 0
+    if where == "dask-processes":
+        client = request.getfixturevalue("process_client")
+        backend = {"use_dask": True, "client": client}
+        tasks_before = client.run_on_scheduler(scheduler_task_count)
+        futures_before = len(client.futures)
+    probe = MemoryProbe(at_generation=10, client=client)
     search = GeneticSearchCV(RidgeClassifier(), {"alpha": Continuous(1e-6, 1e6, log=True)},
                              population_size=50, generations=99, cv=2,
                              strategy="steady_state", callbacks=[probe], refit=False,
-                             random_state=0)
+                             random_state=0, **backend)
     search.fit(X, y)
     assert search.history_["evaluations"].sum() == 5000
-    (rss_early, futures_early), (rss_end, futures_end) = probe.samples
+    assert set(search.cv_results_["status"]) == {"ok"}
+    (rss_early, futures_early, held_early), (rss_end, futures_end, held_end) = probe.samples
     assert rss_end - rss_early < 100 * 2**20  # bytes over 4,500 evaluations
     assert futures_end <= futures_early + 8  # no future is kept per evaluation
+    if client is not None:
+        # the client holds what is in flight only, and nothing of the search afterwards,
+        # and the scheduler has forgotten every task of it
+        assert max(held_early, held_end) - futures_before <= 64
+        assert wait_until(lambda: len(client.futures) <= futures_before)
+        assert wait_until(lambda: client.run_on_scheduler(scheduler_task_count) <= tasks_before)
 
 
 # --- interrupted client -----------------------------------------------------------------------
