@@ -397,12 +397,13 @@ def test_a_process_is_recycled_once_however_many_of_its_fits_time_out(tmp_path):
 
 
 @pytest.mark.timeout(60)
-def test_error_score_raise_on_a_timeout_still_recycles_the_stuck_process(tmp_path):
+@pytest.mark.parametrize("strategy", ["generational", "steady_state"])
+def test_error_score_raise_on_a_timeout_still_recycles_the_stuck_process(tmp_path, strategy):
     X, y = small_data()
     search = GeneticSearchCV(FaultyClassifier(pid_dir=str(tmp_path)),
                              {"behaviour": Categorical(["ok", "native"])}, population_size=2,
                              generations=0, cv=2, eval_timeout=0.5, error_score="raise",
-                             random_state=0)
+                             strategy=strategy, random_state=0)
     with pytest.raises(TimeoutError, match="'native'.*timed out after 0.5 s"):
         search.fit(X, y)
     stuck_pids = {int(path.name) for path in tmp_path.iterdir()}

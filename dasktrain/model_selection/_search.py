@@ -1074,6 +1074,8 @@ class _Run:
             try:
                 finished = evaluator.wait(self.deadline)
             except TimeoutError:
+                if not evaluator.out_of_time:  # a split's eval_timeout, with error_score="raise"
+                    raise
                 break
             for key in finished:
                 row_new += 1
