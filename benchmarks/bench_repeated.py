@@ -8,7 +8,7 @@ thread, so the ratios show how well the 8 independent fits use two cores.
 
 from __future__ import annotations
 
-from _common import REPEATS, log, target, two_worker_cluster
+from _common import SHORT_FIT_REPEATS, log, target, two_worker_cluster
 from _parallel import compare_modes
 
 
@@ -26,7 +26,7 @@ def run(quick: bool) -> dict:
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
-    repeats = 1 if quick else REPEATS
+    repeats = 1 if quick else SHORT_FIT_REPEATS
     with two_worker_cluster() as client:
         log("repeated: serial, n_jobs=2, 2 workers")
         table, measured = compare_modes(lambda: _model(quick), X, y, client, repeats)

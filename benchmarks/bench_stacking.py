@@ -9,7 +9,7 @@ in turn.
 
 from __future__ import annotations
 
-from _common import REPEATS, log, target, two_worker_cluster
+from _common import SHORT_FIT_REPEATS, log, target, two_worker_cluster
 from _parallel import compare_modes
 
 
@@ -53,7 +53,7 @@ def run(quick: bool) -> dict:
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
-    repeats = 1 if quick else REPEATS
+    repeats = 1 if quick else SHORT_FIT_REPEATS
     peers = {"scikit-learn StackingClassifier (n_jobs=1)": lambda: _sklearn(quick, None),
              "scikit-learn StackingClassifier (n_jobs=2)": lambda: _sklearn(quick, 2)}
     with two_worker_cluster() as client:
