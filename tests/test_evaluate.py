@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from _recording import RecordingBackend, calls
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.datasets import load_iris
 from sklearn.decomposition import PCA
@@ -268,29 +269,6 @@ def test_the_task_returns_a_small_record():
 
 # --------------------------------------------------------------------------- batched splits
 
-class CountingBackend:
-    """A backend that counts the calls the evaluator makes, around a real one."""
-
-    def __init__(self, backend):
-        self._backend = backend
-        self.calls = {"submit": 0, "map": 0, "gather": 0}
-
-    def __getattr__(self, name):
-        return getattr(self._backend, name)
-
-    def submit(self, *args, **kwargs):
-        self.calls["submit"] += 1
-        return self._backend.submit(*args, **kwargs)
-
-    def map(self, *args, **kwargs):
-        self.calls["map"] += 1
-        return self._backend.map(*args, **kwargs)
-
-    def gather(self, futures):
-        self.calls["gather"] += 1
-        return self._backend.gather(futures)
-
-
 def _scores_by_params(evaluator, keys, candidates):
     return {repr(params): evaluator.results[key]["test"]["score"]
             for key, params in zip(keys, candidates)}
@@ -325,14 +303,14 @@ def test_a_batch_is_sent_with_one_map_and_gathered_together():
     candidates = [{"pca__n_components": n, "ridgeclassifier__alpha": alpha}
                   for n in (2, 3) for alpha in (0.1, 1.0, 10.0)]
     with execution_backend() as real:
-        backend = CountingBackend(real)
-        evaluator = make_evaluator(backend, pipe, splits_per_task=3)
+        log = []
+        evaluator = make_evaluator(RecordingBackend(real, log), pipe, splits_per_task=3)
         evaluator.evaluate(candidates)
     # prefixes of depth 1 (scaler) and 2 (scaler + PCA), then the candidates' tasks
-    assert backend.calls["map"] == 3 and backend.calls["submit"] == 0
+    assert len(calls(log, "map")) == 3 and calls(log, "submit") == []
     assert evaluator.n_tasks == len(candidates)
     # the serial backend finishes every task while submitting: one gather collects all
-    assert backend.calls["gather"] == 1
+    assert len(calls(log, "gather")) == 1
 
 
 def test_cheap_splits_are_batched_costly_ones_are_not():

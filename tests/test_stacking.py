@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from _recording import RecordingBackend
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_iris, make_classification
 from sklearn.ensemble import (StackingClassifier, StackingRegressor, VotingClassifier,
@@ -56,35 +57,6 @@ def binary():
 def diabetes():
     X, y = load_diabetes(return_X_y=True)
     return X[:200], y[:200]
-
-
-class RecordingBackend:
-    """Wraps a real backend and records what the estimator asks of it, in order."""
-
-    def __init__(self, inner, log):
-        self.inner, self.log = inner, log
-
-    def __enter__(self):
-        self.inner.__enter__()
-        return self
-
-    def __exit__(self, *exc_info):
-        return self.inner.__exit__(*exc_info)
-
-    def scatter(self, data, **kwargs):
-        self.log.append(("scatter", type(data).__name__))
-        return self.inner.scatter(data, **kwargs)
-
-    def submit(self, fn, *args, **kwargs):
-        self.log.append(("submit", fn.__name__))
-        return self.inner.submit(fn, *args, **kwargs)
-
-    def gather(self, futures):
-        self.log.append(("gather", len(futures)))
-        return self.inner.gather(futures)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
 
 
 @pytest.fixture
