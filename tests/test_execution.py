@@ -318,3 +318,34 @@ def test_keyed_map_reuses_known_keys_and_dedups_a_batch(execution):
     tokens = execution.gather(futures)
     assert tokens[0] == first.result() and tokens[1] == tokens[2]
     assert len({tokens[0], tokens[1], tokens[3]}) == 3
+
+
+def run_and_say_where(directory, _):
+    """Leave a file for every run of this task; say which worker ran it."""
+    from dasktrain._execution import worker_identity
+
+    open(os.path.join(directory, unique_token()), "w").close()
+    return worker_identity()
+
+
+@pytest.mark.timeout(120)
+def test_results_released_just_before_a_restart_are_not_run_again(tmp_path):
+    """A release reaches the scheduler by the batched stream, a restart by a call of its own:
+    the restart waits until the released results are dropped, or the scheduler would run
+    their tasks again on the new worker, for nobody (a stuck fit would stay stuck there)."""
+    from _cluster import ProcessCluster
+
+    rounds, tasks = 3, 6
+    with ProcessCluster(n_workers=2) as cluster, \
+            execution_backend(use_dask=True, client=cluster.client()) as executing:
+        # a busy client sends its batched messages late: here, at most one per 0.5 s
+        cluster.client().scheduler_comm.interval = 0.5
+        for _ in range(rounds):
+            futures = executing.map(run_and_say_where, [str(tmp_path)] * tasks, range(tasks))
+            identity = executing.gather(futures)[0]  # the other worker is free to run again
+            executing.release(futures)
+            del futures
+            assert executing.recycle(identity)
+        cluster.client().wait_for_workers(2, timeout=60)
+        time.sleep(1.0)  # any task run again would have run by now
+    assert len(list(tmp_path.iterdir())) == rounds * tasks

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import deque
 from typing import Any
 
 import dask
@@ -26,6 +27,12 @@ def _task_killed(exc: BaseException, key) -> TaskKilledError:
         f"Dask said: {exc}",
         key=key,
     )
+
+
+#: How long a restart waits for the scheduler to drop results released just before.
+RELEASE_WAIT_SECONDS = 5.0
+#: Releases older than this have reached the scheduler (they are sent within milliseconds).
+RELEASE_MEMORY_SECONDS = 30.0
 
 
 class WatchedFuture(distributed.Future):
@@ -231,6 +238,8 @@ class DaskBackend(Backend):
         self._live: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._remake_lock = threading.RLock()
         self._remade_any = False
+        # (time, key) of the futures released lately: see _await_releases
+        self._released: deque[tuple[float, str]] = deque()
         #: times a task dropped because its inputs were lost is submitted again (Dask's bound)
         self.allowed_failures = int(dask.config.get("distributed.scheduler.allowed-failures", 3))
 
@@ -443,12 +452,39 @@ class DaskBackend(Backend):
         workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
         if identity not in workers or not workers[identity].get("nanny"):
             return False
+        self._await_releases(identity)
         try:
             status = self.client.restart_workers([identity], timeout=timeout,
                                                  raise_for_error=False)
         except Exception:  # the restart failed: the worker stays as it is
             return False
         return status.get(identity) == "OK"
+
+    def _await_releases(self, identity: str, timeout: float = RELEASE_WAIT_SECONDS) -> None:
+        """Wait until the scheduler has dropped the results released lately from worker
+        `identity` (at most `timeout` seconds).
+
+        A release travels on the client's batched stream, a restart on a call of its
+        own: the scheduler may see the restart first, find a result still wanted and
+        lost, and run its task again on the new worker, where nobody waits for it (a
+        stuck fit run again would stay stuck there).
+        """
+        self._forget_old_releases()
+        keys = [key for _, key in self._released]
+        deadline = time.monotonic() + timeout
+        while keys and time.monotonic() < deadline:
+            try:
+                holders = self.client.sync(self.client.scheduler.who_has, keys=keys)
+            except Exception:  # the scheduler cannot tell: restart as asked
+                return
+            keys = [key for key in keys if identity in holders.get(key, ())]
+            if keys:
+                time.sleep(0.02)
+
+    def _forget_old_releases(self) -> None:
+        horizon = time.monotonic() - RELEASE_MEMORY_SECONDS
+        while self._released and self._released[0][0] < horizon:
+            self._released.popleft()
 
     def release(self, futures) -> None:
         """Forget `futures` so that the cluster can drop their results."""
@@ -462,8 +498,11 @@ class DaskBackend(Backend):
         for store in (self._keyed, self._scattered):
             for name in [name for name, future in store.items() if future.key in ids]:
                 del store[name]
+        now = time.monotonic()
         for future in futures:
             future.release()
+            self._released.append((now, future.key))
+        self._forget_old_releases()
 
     def blocks(self, collection) -> list:
         delayed_blocks = collection.to_delayed()
