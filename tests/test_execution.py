@@ -131,11 +131,20 @@ def _worker_environment(names):
     return {name: os.environ.get(name) for name in names}
 
 
+def _worker_runtime(dask_worker):
+    return dask_worker._tick_interval, "profile" in dask_worker.periodic_callbacks
+
+
+def _server_tick(dask_scheduler):
+    return dask_scheduler._tick_interval
+
+
 def test_temporary_cluster_is_on_loopback_and_closed(monkeypatch):
     # earlier clusters of this test session wrote their nannies' variables here
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
-    trim_key = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
-    configured = dask.config.get(trim_key)
+    from dasktrain._execution._dask import TEMPORARY_CLUSTER_CONFIG
+
+    configured = {key: dask.config.get(key) for key in TEMPORARY_CLUSTER_CONFIG}
     with execution_backend(use_dask=True, n_jobs=1) as executing:
         assert executing.owns_cluster
         client = executing.client
@@ -151,7 +160,11 @@ def test_temporary_cluster_is_on_loopback_and_closed(monkeypatch):
                                   ["MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS"])
         assert list(environments.values()) == [
             {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}]
-        assert dask.config.get(trim_key) == configured  # Dask's configuration is untouched
+        # and a lean runtime: no statistical profiler, the event-loop watchdog once a second
+        assert client.run(_worker_runtime) == {address: (1.0, False) for address in info["workers"]}
+        assert client.run_on_scheduler(_server_tick) == 1.0
+        # Dask's configuration is untouched
+        assert {key: dask.config.get(key) for key in configured} == configured
     assert client.status == "closed"
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
 
