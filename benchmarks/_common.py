@@ -45,8 +45,9 @@ LIBRARIES = ("dasktrain", "scikit-learn", "numpy", "scipy", "pandas", "dask", "d
 #: Number of repetitions whose median is reported (full runs; quick runs use fewer).
 REPEATS = 3
 #: Repetitions of the short fits compared with serial (Repeated, Stacking): single fits
-#: of a few seconds vary by 20-30% on this virtual machine, so their medians take more.
-SHORT_FIT_REPEATS = 5
+#: of a few seconds vary by 20-30% on this virtual machine (the same serial fit took 3.2 s
+#: and 5.1 s in one run), so their medians take more.
+SHORT_FIT_REPEATS = 9
 
 
 def library_versions() -> dict:

@@ -7,7 +7,8 @@ class RecordingBackend:
     """Wraps a real backend and appends ``(call, detail)`` to `log` for each call, in order.
 
     ``("scatter", type name)``, ``("submit", function name)``, ``("map", function
-    name)`` and ``("gather", number of futures)``; everything else goes to the
+    name)``, ``("gather", number of futures)`` and ``("as_completed", number of
+    futures)``; everything else goes to the
     wrapped backend unrecorded.
     """
 
@@ -37,6 +38,11 @@ class RecordingBackend:
         futures = list(futures)
         self.log.append(("gather", len(futures)))
         return self.inner.gather(futures)
+
+    def as_completed(self, futures=()):
+        futures = list(futures)
+        self.log.append(("as_completed", len(futures)))
+        return self.inner.as_completed(futures)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)

@@ -194,8 +194,11 @@ def test_every_fit_is_its_own_task_all_submitted_before_waiting(record, iris):
     assert submits.count("fit_fold_and_predict") == 3 * 4
     assert submits.count("fit_estimator") == 3
     assert submits.count("fit_final_estimator") == 1
-    first_gather = next(i for i, (kind, _) in enumerate(record) if kind == "gather")
-    assert all(kind != "submit" for kind, _ in record[first_gather:])
+    # the results are waited for (each fetched as its task ends) only once all is submitted
+    first_wait = next(i for i, (kind, _) in enumerate(record)
+                      if kind in ("gather", "as_completed"))
+    assert record[first_wait] == ("as_completed", 3 + 1)
+    assert all(kind != "submit" for kind, _ in record[first_wait:])
 
 
 def test_random_state_seeds_an_unseeded_shuffling_cv(backend, iris):

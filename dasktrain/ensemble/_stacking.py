@@ -119,6 +119,19 @@ def stack_predictions(X, predictions, methods, n_classes, passthrough: bool):
     return np.hstack(blocks), n_columns
 
 
+def _results_as_they_finish(backend, futures: list) -> list:
+    """The results of `futures`, in their order, each fetched as soon as its task ends.
+
+    A fitted forest weighs megabytes: fetched while the other fits still run,
+    its transfer is not added after the last of them (a single gather at the
+    end would wait for every task, then move everything).
+    """
+    results = {}
+    for future in backend.as_completed(futures):
+        results[id(future)] = future.result()
+    return [results[id(future)] for future in futures]
+
+
 def fit_final_estimator(final_estimator, fold_predictions, test_folds, X, y, methods,
                         n_classes, passthrough: bool):
     """Put the out-of-fold predictions back in sample order and fit `final_estimator` on them.
@@ -674,7 +687,7 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
             final_futures = [] if final is None else [backend.submit(
                 fit_final_estimator, final, fold_futures, [test for _, test in folds],
                 X_data, y_data, kept_methods, n_classes, self.passthrough)]
-            results = backend.gather([*full_futures, *final_futures])
+            results = _results_as_they_finish(backend, [*full_futures, *final_futures])
         fitted = results[:len(full_futures)]
         if final is not None:
             self.final_estimator_, self._n_feature_outs = results[-1]
