@@ -45,7 +45,8 @@ def _breed_and_submit(client, n_candidates: int, seed: int, memory: bool) -> dic
     from sklearn.model_selection import StratifiedKFold
 
     from dasktrain._execution import execution_backend
-    from dasktrain.model_selection._evaluate import Evaluator, Settings
+    from dasktrain.model_selection._evaluator import Evaluator
+    from dasktrain.model_selection._tasks import Settings
     from dasktrain.model_selection._genetic import breed, random_candidate
 
     space = _space()

@@ -37,7 +37,8 @@ from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
-__all__ = ["Categorical", "Continuous", "Dimension", "Distribution", "Integer", "as_space"]
+__all__ = ["Categorical", "Continuous", "Dimension", "Distribution", "Integer", "SearchSpace",
+           "as_search_space", "as_space"]
 
 #: Standard deviation of a mutation step, as a fraction of the (log) range.
 MUTATION_SCALE = 0.15
@@ -160,6 +161,20 @@ class Dimension:
         """The position of `value` in the dimension, in [0, 1]."""
         raise NotImplementedError
 
+    def from_unit(self, u: float):  # pragma: no cover - interface
+        """The value at position `u` in [0, 1]: the inverse of :meth:`to_unit`.
+
+        A uniform `u` gives a value distributed as :meth:`sample` draws it, so
+        space-filling designs on the unit cube (``scipy.stats.qmc``) map to the
+        dimension.
+        """
+        raise NotImplementedError
+
+    @property
+    def size(self) -> float:
+        """Number of distinct values (``math.inf`` for a continuous range)."""
+        return math.inf
+
     @property
     def constant(self) -> bool:
         """True when the dimension has a single value, so mutation cannot change it."""
@@ -247,6 +262,16 @@ class Integer(Dimension):
     @property
     def constant(self) -> bool:
         return self.low == self.high
+
+    @property
+    def size(self) -> float:
+        return self.high - self.low + 1
+
+    def from_unit(self, u: float) -> int:
+        low, high = self._scale()
+        if self.log:
+            return self._clip(math.floor(math.exp(low + float(u) * (high - low))))
+        return self._clip(math.floor(self.low + float(u) * (self.high - self.low + 1)))
 
     # In log scale an integer k covers [log k, log(k + 1)), so every value is reachable.
     def _scale(self) -> tuple[float, float]:
@@ -363,6 +388,10 @@ class Continuous(Dimension):
     def sample(self, rng):
         return self._from_scale(rng.uniform(*self._scale()))
 
+    def from_unit(self, u: float) -> float:
+        low, high = self._scale()
+        return self._from_scale(low + float(u) * (high - low))
+
     def mutate(self, value, rng):
         value = min(max(float(_plain(value)), self.low), self.high)
         low, high = self._scale()
@@ -469,6 +498,16 @@ class Categorical(Dimension):
     @property
     def constant(self) -> bool:
         return len(self.choices) == 1
+
+    @property
+    def size(self) -> float:
+        return len(self.choices)
+
+    def from_unit(self, u: float):
+        weights = np.ones(len(self.choices)) if self.weights is None else np.array(self.weights)
+        edges = np.cumsum(weights) / weights.sum()
+        index = int(np.searchsorted(edges, float(u), side="right"))
+        return self.choices[min(index, len(self.choices) - 1)]
 
     def index(self, value) -> int:
         """The position of `value` among the choices (ValueError when absent)."""
@@ -593,6 +632,24 @@ class Distribution(Dimension):
 
     def sample(self, rng):
         return self._convert(self.distribution.rvs(random_state=rng))
+
+    @property
+    def size(self) -> float:
+        low, high = self._support()
+        if low == high:
+            return 1
+        if self.discrete and math.isfinite(high - low):
+            return int(high - low + 1)
+        return math.inf
+
+    def from_unit(self, u: float):
+        ppf = getattr(self.distribution, "ppf", None)
+        if not callable(ppf):  # pragma: no cover - an rvs-only object has no quantiles
+            raise TypeError(f"{self!r} has no quantile function (ppf).")
+        low, high = self._support()
+        # the open unit interval: ppf(0) and ppf(1) are the (maybe infinite) bounds
+        value = float(ppf(min(max(float(u), 1e-12), 1 - 1e-12)))
+        return self._convert(min(max(value, low), high))
 
     def _step_size(self) -> float:
         try:
@@ -736,19 +793,205 @@ def as_space(param_distributions, estimator=None) -> dict[str, Dimension]:
                             f"(str) as keys. Got the key {_describe(name)} instead.")
     space = {name: as_dimension(value, name) for name, value in param_distributions.items()}
     if estimator is not None:
-        valid = sorted(estimator.get_params(deep=True))
         for name in space:
-            if name not in valid:
-                lowered = {v.lower(): v for v in reversed(valid)}
-                close = [lowered[c] for c in difflib.get_close_matches(
-                    name.lower(), list(lowered), n=3, cutoff=0.6)]
-                hint = (" Did you mean " + " or ".join(repr(c) for c in close) + "?"
-                        if close else "")
-                shown = ", ".join(repr(v) for v in valid[:30]) + (
-                    ", ..." if len(valid) > 30 else "")
-                raise ValueError(
-                    f"The 'param_distributions' parameter has a key {name!r} that is not a "
-                    f"parameter of {type(estimator).__name__}.{hint} Valid parameters are: "
-                    f"{shown}."
-                )
+            _check_name(name, space, estimator)
     return space
+
+
+def _nested_owner(name: str, branch: dict) -> str | None:
+    """The longest ``step`` of `name` (``step__param``) that `branch` sets to estimators."""
+    parts = name.split("__")
+    for cut in range(len(parts) - 1, 0, -1):
+        owner = "__".join(parts[:cut])
+        dimension = branch.get(owner)
+        if isinstance(dimension, Categorical) and all(
+                callable(getattr(choice, "get_params", None)) for choice in dimension.choices):
+            return owner
+    return None
+
+
+def _unknown_name_error(name: str, owner, valid: list[str]) -> ValueError:
+    lowered = {v.lower(): v for v in reversed(valid)}
+    close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=3,
+                                                           cutoff=0.6)]
+    hint = " Did you mean " + " or ".join(repr(c) for c in close) + "?" if close else ""
+    shown = ", ".join(repr(v) for v in valid[:30]) + (", ..." if len(valid) > 30 else "")
+    return ValueError(f"The 'param_distributions' parameter has a key {name!r} that is not a "
+                      f"parameter of {owner}.{hint} Valid parameters are: {shown}.")
+
+
+def _check_name(name: str, branch: dict, estimator) -> None:
+    """Raise ValueError unless `name` is a parameter of `estimator` once `branch` is set.
+
+    A nested ``step__param`` whose ``step`` the branch sets to estimators must
+    be a parameter of every one of those estimators (it is set after the step,
+    as scikit-learn's ``set_params`` does).
+    """
+    owner = _nested_owner(name, branch)
+    if owner is None:
+        valid = sorted(estimator.get_params(deep=True))
+        if name not in valid:
+            raise _unknown_name_error(name, type(estimator).__name__, valid)
+        return
+    rest = name[len(owner) + 2:]
+    for choice in branch[owner].choices:
+        valid = sorted(choice.get_params(deep=True))
+        if rest not in valid:
+            raise _unknown_name_error(
+                name, f"{type(choice).__name__} (a choice of {owner!r})",
+                [f"{owner}__{v}" for v in valid])
+
+
+class SearchSpace:
+    """A search space of one or several branches, each a dict name -> :class:`Dimension`.
+
+    A candidate comes from one branch (as scikit-learn's ``ParameterSampler``
+    draws from a list of dicts: first a dict, uniformly, then each of its
+    parameters), so a list of dicts searches across estimators: each branch
+    may set a pipeline step and that step's nested parameters together.
+
+    Parameters
+    ----------
+    branches : list of dict
+        Name -> dimension, at least one branch, none empty.
+
+    Attributes
+    ----------
+    branches : tuple of dict
+    names : list of str
+        Every parameter name, in order of first appearance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> space = SearchSpace([{"kernel": Categorical(["rbf"]), "C": Continuous(0.1, 10.0)},
+    ...                      {"kernel": Categorical(["linear"])}])
+    >>> candidate = space.sample(np.random.default_rng(0))
+    >>> space.branch_of(candidate) in (0, 1), space.contains(candidate)
+    (True, True)
+    >>> space.size
+    inf
+    """
+
+    def __init__(self, branches):
+        branches = tuple(dict(branch) for branch in branches)
+        if not branches or any(not branch for branch in branches):
+            raise ValueError("A SearchSpace needs at least one branch, and no empty branch.")
+        for branch in branches:
+            for name, dimension in branch.items():
+                if not isinstance(dimension, Dimension):
+                    raise TypeError(f"The branch entry {name!r} must be a Dimension. Got "
+                                    f"{_describe(dimension)} instead.")
+        self.branches = branches
+        self.names = list(dict.fromkeys(name for branch in branches for name in branch))
+
+    def __repr__(self):
+        if len(self.branches) == 1:
+            return f"SearchSpace({self.branches[0]!r})"
+        return f"SearchSpace({list(self.branches)!r})"
+
+    def __eq__(self, other):
+        if not isinstance(other, SearchSpace):
+            return NotImplemented
+        return self.branches == other.branches
+
+    def __hash__(self):
+        return hash(tuple(tuple(branch.items()) for branch in self.branches))
+
+    def __len__(self):
+        return len(self.branches)
+
+    @property
+    def size(self) -> float:
+        """Number of distinct candidates (``math.inf`` when a branch has a continuous range).
+
+        Branches that share candidates are counted once for each branch.
+        """
+        total = 0
+        for branch in self.branches:
+            total += math.prod(dimension.size for dimension in branch.values())
+        return total
+
+    def sample(self, rng: np.random.Generator, branch: int | None = None) -> dict:
+        """A random candidate: a branch drawn uniformly (unless given), then its parameters."""
+        if branch is None:
+            branch = int(rng.integers(len(self.branches))) if len(self.branches) > 1 else 0
+        return {name: dimension.sample(rng) for name, dimension in self.branches[branch].items()}
+
+    def from_unit(self, point, branch: int = 0) -> dict:
+        """The candidate of `branch` at `point` of the unit cube (one coordinate a parameter)."""
+        dims = self.branches[branch]
+        return {name: dimension.from_unit(u) for (name, dimension), u in zip(dims.items(), point)}
+
+    def branch_of(self, candidate: dict) -> int:
+        """The first branch that has exactly the candidate's names and contains its values.
+
+        Raises ValueError when no branch does.
+        """
+        for index, branch in enumerate(self.branches):
+            if set(branch) == set(candidate) and all(
+                    branch[name].contains(value) for name, value in candidate.items()):
+                return index
+        raise ValueError(f"{candidate!r} is not a candidate of {self!r}.")
+
+    def contains(self, candidate: dict) -> bool:
+        """Whether `candidate` comes from one of the branches."""
+        try:
+            self.branch_of(candidate)
+        except ValueError:
+            return False
+        return True
+
+
+def as_search_space(param_distributions, estimator=None) -> SearchSpace:
+    """A :class:`SearchSpace` from a dict or a list of dicts, as RandomizedSearchCV takes.
+
+    Each dict is checked and converted by :func:`as_space`; with several, a
+    candidate comes from one of them. A dict may set a step of `estimator`
+    (a list of estimators) together with that step's nested parameters
+    (``"clf__C"``): each name must then be a parameter of every estimator the
+    dict gives for the step.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the 'param_distributions' parameter and what is wrong.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import Pipeline
+    >>> from sklearn.svm import SVC
+    >>> pipe = Pipeline([("clf", SVC())])
+    >>> space = as_search_space([{"clf": [SVC()], "clf__gamma": Continuous(1e-3, 1.0)},
+    ...                          {"clf": [LogisticRegression()], "clf__C": [0.1, 1.0]}], pipe)
+    >>> len(space), space.names
+    (2, ['clf', 'clf__gamma', 'clf__C'])
+    >>> as_search_space([{"clf": [LogisticRegression()], "clf__gamma": [1.0]}], pipe)
+    Traceback (most recent call last):
+    ...
+    ValueError: The 'param_distributions' parameter has a key 'clf__gamma' that is not a parameter of LogisticRegression (a choice of 'clf')...
+    """
+    if isinstance(param_distributions, dict):
+        param_distributions = [param_distributions]
+        as_list = False
+    elif isinstance(param_distributions, (list, tuple)):
+        as_list = True
+        if not param_distributions:
+            raise ValueError("The 'param_distributions' parameter must be a dict or a non-empty "
+                             "list of dicts. Got an empty list instead.")
+    else:
+        raise TypeError("The 'param_distributions' parameter must be a dict mapping parameter "
+                        f"names to {_EXPECTED}, or a list of such dicts. Got "
+                        f"{_describe(param_distributions)} instead.")
+    branches = []
+    for index, entry in enumerate(param_distributions):
+        if as_list and not isinstance(entry, dict):
+            raise TypeError("The 'param_distributions' parameter as a list must hold dicts. "
+                            f"Got {_describe(entry)} at position {index} instead.")
+        branch = as_space(entry)
+        if estimator is not None:
+            for name in branch:
+                _check_name(name, branch, estimator)
+        branches.append(branch)
+    return SearchSpace(branches)

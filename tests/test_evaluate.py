@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import time
 
 import numpy as np
@@ -18,18 +20,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from dasktrain._execution import TaskKilledError, WorkersLostError, execution_backend
-from dasktrain.model_selection import _evaluate as evaluate_module
-from dasktrain.model_selection._evaluate import (
-    STATUS_BUDGET,
-    STATUS_ERROR,
-    STATUS_OK,
-    STATUS_TIMEOUT,
-    Evaluator,
-    Settings,
-    fit_and_score,
-    fit_and_score_splits,
-    seed_for,
-)
+from dasktrain.model_selection import _evaluator as evaluator_module
+from dasktrain.model_selection._evaluator import Evaluator
+from dasktrain.model_selection._records import Status
+from dasktrain.model_selection._tasks import Settings, fit_and_score, fit_and_score_splits, seed_for
+
+STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_BUDGET = (Status.OK, Status.ERROR,
+                                                          Status.TIMEOUT, Status.BUDGET)
 
 X, y = load_iris(return_X_y=True)
 FOLDS = list(KFold(3, shuffle=True, random_state=0).split(X, y))
@@ -115,8 +112,8 @@ def test_shared_prefixes_score_like_cross_validate(execution):
     for key, params in zip(keys, candidates):
         expected = cross_validate(pipe.set_params(**params), X, y, cv=FOLDS)["test_score"]
         result = evaluator.results[key]
-        assert result["status"] == STATUS_OK
-        np.testing.assert_allclose(result["test"]["score"], expected)
+        assert result.status == STATUS_OK
+        np.testing.assert_allclose(result.test["score"], expected)
     evaluator.close()
 
 
@@ -126,7 +123,7 @@ def test_a_shared_transformer_is_fitted_once_per_fold(execution, tmp_path):
     candidates = [{"ridge__alpha": alpha} for alpha in (0.01, 0.1, 1.0, 10.0, 100.0)]
     evaluator = make_evaluator(execution, pipe)
     keys, _ = evaluator.evaluate(candidates)
-    assert all(evaluator.results[key]["status"] == STATUS_OK for key in keys)
+    assert all(evaluator.results[key].status == STATUS_OK for key in keys)
     assert count_lines(log) == len(FOLDS) < len(candidates) * len(FOLDS)
     evaluator.close()
 
@@ -155,7 +152,7 @@ def test_callable_scorers_see_the_whole_fitted_pipeline():
                                    score_transformed=False)
         keys, _ = evaluator.evaluate([{"ridgeclassifier__alpha": a} for a in (0.1, 1.0)])
     expected = cross_validate(pipe, X, y, cv=FOLDS)["test_score"]
-    np.testing.assert_allclose(evaluator.results[keys[1]]["test"]["score"], expected)
+    np.testing.assert_allclose(evaluator.results[keys[1]].test["score"], expected)
     assert set(seen) == {("Pipeline", 3, X.shape[1])}
 
 
@@ -180,10 +177,10 @@ def test_failures_become_records(error_score):
         evaluator = make_evaluator(backend, FlakyClassifier(), error_score=error_score)
         keys, _ = evaluator.evaluate([{"fail": True}, {"fail": False}])
     failed, fine = (evaluator.results[key] for key in keys)
-    assert failed["status"] == STATUS_ERROR
-    assert failed["error"] == "CandidateError: refused"
-    np.testing.assert_array_equal(failed["test"]["score"], [error_score] * len(FOLDS))
-    assert fine["status"] == STATUS_OK and np.all(np.isfinite(fine["test"]["score"]))
+    assert failed.status == STATUS_ERROR
+    assert failed.error == "CandidateError: refused"
+    np.testing.assert_array_equal(failed.test["score"], [error_score] * len(FOLDS))
+    assert fine.status == STATUS_OK and np.all(np.isfinite(fine.test["score"]))
 
 
 def test_error_score_raise_keeps_the_type_and_names_the_candidate(execution):
@@ -201,9 +198,9 @@ def test_a_failing_prefix_fails_its_candidates_only():
     with execution_backend() as backend:
         evaluator = make_evaluator(backend, pipe)
         keys, _ = evaluator.evaluate(candidates)
-    statuses = [evaluator.results[key]["status"] for key in keys]
+    statuses = [evaluator.results[key].status for key in keys]
     assert statuses == [STATUS_ERROR, STATUS_ERROR, STATUS_OK, STATUS_OK]
-    assert evaluator.results[keys[0]]["error"] == "ValueError: this scaler refuses to fit"
+    assert evaluator.results[keys[0]].error == "ValueError: this scaler refuses to fit"
     assert evaluator.n_prefix_tasks == 2 * len(FOLDS)
 
 
@@ -213,9 +210,9 @@ def test_eval_timeout_is_enforced_while_the_fit_runs(execution):
     keys, _ = evaluator.evaluate([{"delay": 30.0}, {"delay": 0.0}])
     assert time.monotonic() - began < 20  # far below one 30 s fit
     slow, fast = (evaluator.results[key] for key in keys)
-    assert slow["status"] == STATUS_TIMEOUT and "timed out after 0.5 s" in slow["error"]
-    assert np.isnan(slow["test"]["score"]).all()
-    assert fast["status"] == STATUS_OK
+    assert slow.status == STATUS_TIMEOUT and "timed out after 0.5 s" in slow.error
+    assert np.isnan(slow.test["score"]).all()
+    assert fast.status == STATUS_OK
     evaluator.close()
 
 
@@ -228,7 +225,7 @@ def test_the_deadline_cancels_work_in_flight(execution):
     assert evaluator.out_of_time
     assert evaluator.in_flight == 0
     assert len(evaluator.results) < 20
-    assert all(evaluator.results[key]["status"] == STATUS_OK for key in keys
+    assert all(evaluator.results[key].status == STATUS_OK for key in keys
                if key in evaluator.results)
     evaluator.close()
 
@@ -238,7 +235,7 @@ def test_repeats_seed_every_random_state_by_name(execution):
     seeds = [11, 12]
     evaluator = make_evaluator(execution, tree, repeat_seeds=seeds, seed_unset_only=False)
     (key,), _ = evaluator.evaluate([{"max_depth": 3}])
-    scores = evaluator.results[key]["test"]["score"]
+    scores = evaluator.results[key].test["score"]
     assert len(scores) == 2 * len(FOLDS)
     for repeat, seed in enumerate(seeds):
         seeded = DecisionTreeClassifier(max_features=1, max_depth=3,
@@ -255,22 +252,25 @@ def test_one_repeat_only_seeds_unset_random_states():
         evaluator = make_evaluator(backend, fixed, repeat_seeds=[99], seed_unset_only=True)
         (key,), _ = evaluator.evaluate([{"max_depth": 4}])
     expected = cross_validate(fixed.set_params(max_depth=4), X, y, cv=FOLDS)["test_score"]
-    np.testing.assert_allclose(evaluator.results[key]["test"]["score"], expected)
+    np.testing.assert_allclose(evaluator.results[key].test["score"], expected)
 
 
 def test_the_task_returns_a_small_record():
-    data = (X, y, {})
+    data = (X, y, {}, {})
     record = fit_and_score(RidgeClassifier(), {"alpha": 1.0}, data, FOLDS, 0, None, ACCURACY,
                            Settings(return_train_score=True))
-    assert set(record) == {"status", "error", "test", "train", "fit_time", "score_time"}
-    assert record["status"] == STATUS_OK and record["error"] == ""
-    assert 0 <= record["test"]["score"] <= 1 and 0 <= record["train"]["score"] <= 1
+    # scores and times only: nothing fitted travels back
+    assert {f.name for f in dataclasses.fields(record)} == {
+        "status", "error", "test", "train", "fit_time", "score_time", "fit_failed", "stuck_in"}
+    assert len(pickle.dumps(record)) < 1000
+    assert record.status == STATUS_OK and record.error == ""
+    assert 0 <= record.test["score"] <= 1 and 0 <= record.train["score"] <= 1
 
 
 # --------------------------------------------------------------------------- batched splits
 
 def _scores_by_params(evaluator, keys, candidates):
-    return {repr(params): evaluator.results[key]["test"]["score"]
+    return {repr(params): evaluator.results[key].test["score"]
             for key, params in zip(keys, candidates)}
 
 
@@ -291,7 +291,7 @@ def test_batched_splits_give_the_same_results_as_one_task_per_split(execution,
         expected = len(candidates) * -(-6 // size) if size <= 6 else len(candidates) // 2
         assert evaluator.n_tasks == expected
         outcomes[size] = _scores_by_params(evaluator, keys, candidates)
-        assert all(evaluator.results[key]["status"] == STATUS_OK for key in keys)
+        assert all(evaluator.results[key].status == STATUS_OK for key in keys)
         evaluator.close()
     assert outcomes[1].keys() == outcomes[splits_per_task].keys()
     for name, scores in outcomes[1].items():
@@ -337,7 +337,7 @@ def test_a_failing_split_of_a_batched_task_fails_its_candidate_only(execution):
     evaluator = make_evaluator(execution, FlakyClassifier(), splits_per_task=len(FOLDS))
     keys, _ = evaluator.evaluate([{"fail": True}, {"fail": False}])
     failed, fine = (evaluator.results[key] for key in keys)
-    assert failed["status"] == STATUS_ERROR and fine["status"] == STATUS_OK
+    assert failed.status == STATUS_ERROR and fine.status == STATUS_OK
     assert evaluator.n_tasks == 2
     evaluator.close()
 
@@ -346,14 +346,14 @@ def test_a_batched_task_out_of_budget_runs_no_more_fits(tmp_path):
     log = tmp_path / "fits.log"
     splits = [({"delay": 0.0}, fold, None) for fold in range(len(FOLDS))]
     records = fit_and_score_splits(splits, estimator=FlakyClassifier(log=str(log)),
-                                   data=(X, y, {}), folds=FOLDS, scorers=ACCURACY,
+                                   data=(X, y, {}, {}), folds=FOLDS, scorers=ACCURACY,
                                    settings=Settings(), budget=0.0)
-    assert [record["status"] for record in records] == [STATUS_BUDGET] * len(FOLDS)
+    assert [record.status for record in records] == [STATUS_BUDGET] * len(FOLDS)
     assert count_lines(log) == 0
     records = fit_and_score_splits(splits, estimator=FlakyClassifier(log=str(log)),
-                                   data=(X, y, {}), folds=FOLDS, scorers=ACCURACY,
+                                   data=(X, y, {}, {}), folds=FOLDS, scorers=ACCURACY,
                                    settings=Settings(), budget=60.0)
-    assert [record["status"] for record in records] == [STATUS_OK] * len(FOLDS)
+    assert [record.status for record in records] == [STATUS_OK] * len(FOLDS)
     assert count_lines(log) == len(FOLDS)
 
 
@@ -366,12 +366,12 @@ def test_candidates_predicted_to_take_longest_are_submitted_first():
         keys, _ = evaluator.evaluate(batch)
     assert list(evaluator.results)[-3:] == [keys[2], keys[0], keys[1]]
     # the order of the returned keys stays that of the candidates
-    assert [evaluator.results[key]["params"] for key in keys] == batch
+    assert [evaluator.results[key].params for key in keys] == batch
 
 
 def _dying_when(marker, error):
     """fit_and_score_splits, except that a task holding a split of `marker` dies with `error`."""
-    original = evaluate_module.fit_and_score_splits
+    original = evaluator_module.fit_and_score_splits
     sizes = []
 
     def task(splits, *args, **kwargs):
@@ -391,7 +391,7 @@ def test_a_killed_batched_task_runs_its_splits_again_alone_and_only_the_culprit_
         undisturbed = make_evaluator(backend, FlakyClassifier(), splits_per_task=6)
         expected, _ = undisturbed.evaluate(candidates)
         task, sizes = _dying_when(0.001, TaskKilledError("Task 'x' was lost: out of memory"))
-        monkeypatch.setattr(evaluate_module, "fit_and_score_splits", task)
+        monkeypatch.setattr(evaluator_module, "fit_and_score_splits", task)
         evaluator = make_evaluator(backend, FlakyClassifier(), splits_per_task=6)
         keys, _ = evaluator.evaluate(candidates)
     assert keys == expected
@@ -400,17 +400,17 @@ def test_a_killed_batched_task_runs_its_splits_again_alone_and_only_the_culprit_
     assert sizes == [6, 3] + [1] * 6
     assert evaluator.n_retries == 6
     culprit = evaluator.results[keys[1]]
-    assert culprit["status"] == STATUS_ERROR
-    assert culprit["error"].startswith("TaskKilledError") and "out of memory" in culprit["error"]
-    assert np.isnan(culprit["test"]["score"]).all()
+    assert culprit.status == STATUS_ERROR
+    assert culprit.error.startswith("TaskKilledError") and "out of memory" in culprit.error
+    assert np.isnan(culprit.test["score"]).all()
     for key in (keys[0], keys[2]):
-        assert evaluator.results[key]["status"] == STATUS_OK
-        assert evaluator.results[key]["test"] == undisturbed.results[key]["test"]
+        assert evaluator.results[key].status == STATUS_OK
+        assert evaluator.results[key].test == undisturbed.results[key].test
 
 
 def test_lost_workers_fail_the_evaluation_instead_of_being_recorded(monkeypatch):
     task, _ = _dying_when(0.0, WorkersLostError("no worker for 1 s (worker_timeout=1)"))
-    monkeypatch.setattr(evaluate_module, "fit_and_score_splits", task)
+    monkeypatch.setattr(evaluator_module, "fit_and_score_splits", task)
     with execution_backend() as backend:
         evaluator = make_evaluator(backend, FlakyClassifier())
         with pytest.raises(WorkersLostError, match="no worker"):

@@ -379,7 +379,8 @@ def test_a_process_is_recycled_once_however_many_of_its_fits_time_out(tmp_path):
     from sklearn.metrics import get_scorer
     from sklearn.model_selection import StratifiedKFold
 
-    from dasktrain.model_selection._evaluate import Evaluator, Settings
+    from dasktrain.model_selection._evaluator import Evaluator
+    from dasktrain.model_selection._tasks import Settings
 
     X, y = small_data()
     folds = list(StratifiedKFold(2).split(X, y))
@@ -390,7 +391,7 @@ def test_a_process_is_recycled_once_however_many_of_its_fits_time_out(tmp_path):
         # one task fits both splits of the stuck candidate: two threads stuck in one process
         keys, _ = evaluator.evaluate([{"behaviour": "native"}, {"behaviour": "ok"}])
         evaluator.close()
-    assert [evaluator.results[key]["status"] for key in keys] == ["timeout", "ok"]
+    assert [evaluator.results[key].status for key in keys] == ["timeout", "ok"]
     (stuck_pid,) = {int(path.name) for path in tmp_path.iterdir()}
     assert backend.recycled == [stuck_pid] and evaluator.n_recycled == 1
     assert wait_until(lambda: not process_alive(stuck_pid), 10)

@@ -36,10 +36,10 @@ import numbers
 
 import numpy as np
 
-from ..space import Dimension, value_key
+from ..space import SearchSpace, value_key
 from ..utils._gc import with_gc_paused
 
-__all__ = ["breed", "candidate_key", "crossover", "mutate", "random_candidate",
+__all__ = ["as_branches", "breed", "candidate_key", "crossover", "mutate", "random_candidate",
            "select_survivors", "tournament"]
 
 
@@ -97,8 +97,16 @@ def _better(a: float, b: float) -> bool:
     return a > b
 
 
-def random_candidate(space: dict[str, Dimension], rng: np.random.Generator) -> dict:
+def as_branches(space) -> SearchSpace:
+    """`space` as a :class:`~dasktrain.space.SearchSpace` (a dict is one branch)."""
+    return space if isinstance(space, SearchSpace) else SearchSpace([space])
+
+
+def random_candidate(space, rng: np.random.Generator) -> dict:
     """A candidate with every parameter sampled from its dimension, in the space's order.
+
+    With a :class:`~dasktrain.space.SearchSpace` of several branches, the
+    branch is drawn first, uniformly.
 
     Examples
     --------
@@ -108,18 +116,30 @@ def random_candidate(space: dict[str, Dimension], rng: np.random.Generator) -> d
     {'n': 3}
     """
     _check_rng(rng)
-    return {name: dimension.sample(rng) for name, dimension in space.items()}
+    return as_branches(space).sample(rng)
 
 
-def mutate(candidate: dict, space: dict[str, Dimension], rng: np.random.Generator, *,
+def _branch_of(space: SearchSpace, candidate: dict) -> int | None:
+    try:
+        return space.branch_of(candidate)
+    except ValueError:
+        return None
+
+
+def mutate(candidate: dict, space, rng: np.random.Generator, *,
            indpb: float | None = None) -> dict:
     """A mutated copy of `candidate`.
 
-    Each parameter of `space` mutates with probability `indpb` (default
-    ``1 / len(space)``); when none did, one parameter that can change (its
-    dimension has more than one value) is chosen and mutated, so the result
-    differs from `candidate` whenever any parameter can change. Parameters of
-    `candidate` that are not in `space` are kept.
+    Each parameter of the candidate's branch mutates with probability `indpb`
+    (default ``1 / len(branch)``); when none did, one parameter that can change
+    (its dimension has more than one value) is chosen and mutated, so the
+    result differs from `candidate` whenever any parameter can change.
+    Parameters of `candidate` that are not in the branch are kept.
+
+    With a :class:`~dasktrain.space.SearchSpace` of several branches, the
+    branch itself is one more gene: with probability ``1 / (len(branch) + 1)``
+    the child moves to another branch, drawn uniformly, whose parameters are
+    drawn afresh.
 
     Examples
     --------
@@ -130,6 +150,16 @@ def mutate(candidate: dict, space: dict[str, Dimension], rng: np.random.Generato
     {'kernel': 'poly'}
     """
     _check_rng(rng)
+    branches = as_branches(space)
+    index = _branch_of(branches, candidate)
+    if len(branches) > 1:
+        if index is None or rng.random() < 1.0 / (len(branches.branches[index]) + 1):
+            others = [b for b in range(len(branches)) if b != index]
+            return branches.sample(rng, branch=others[int(rng.integers(len(others)))])
+    if index is None:
+        space = {name: dim for name, dim in branches.branches[0].items() if name in candidate}
+    else:
+        space = branches.branches[index]
     if indpb is None:
         indpb = 1.0 / max(len(space), 1)
     indpb = _check_probability("indpb", indpb)
@@ -149,9 +179,15 @@ def mutate(candidate: dict, space: dict[str, Dimension], rng: np.random.Generato
     return child
 
 
-def crossover(a: dict, b: dict, rng: np.random.Generator, *,
-              indpb: float = 0.5) -> tuple[dict, dict]:
+def crossover(a: dict, b: dict, rng: np.random.Generator, *, indpb: float = 0.5,
+              space=None) -> tuple[dict, dict]:
     """Uniform crossover: two children that swap each parameter with probability `indpb`.
+
+    Parents of one branch swap any parameter. Given the `space`, parents of
+    different branches keep their branches and swap only the parameters both
+    have whose values the other's branch also allows (so a child never mixes
+    a step from one branch with the nested parameters of another); without
+    it, parents must have the same parameters.
 
     Examples
     --------
@@ -161,10 +197,20 @@ def crossover(a: dict, b: dict, rng: np.random.Generator, *,
     """
     _check_rng(rng)
     indpb = _check_probability("indpb", indpb)
+    first, second = dict(a), dict(b)
+    if space is not None:
+        branches = as_branches(space)
+        index_a, index_b = _branch_of(branches, a), _branch_of(branches, b)
+        if index_a is not None and index_b is not None and index_a != index_b:
+            dims_a, dims_b = branches.branches[index_a], branches.branches[index_b]
+            for name in a:
+                if name in b and rng.random() < indpb:
+                    if dims_a[name].contains(b[name]) and dims_b[name].contains(a[name]):
+                        first[name], second[name] = b[name], a[name]
+            return first, second
     if set(a) != set(b):
         raise ValueError("crossover needs two candidates with the same parameters. Got "
                          f"{sorted(a)} and {sorted(b)}.")
-    first, second = dict(a), dict(b)
     for name in a:
         if rng.random() < indpb:
             first[name], second[name] = b[name], a[name]
@@ -204,7 +250,7 @@ def tournament(scores, k: int, tournsize: int, rng: np.random.Generator) -> list
 
 
 @with_gc_paused
-def breed(parents: list[dict], scores, space: dict[str, Dimension], rng: np.random.Generator,
+def breed(parents: list[dict], scores, space, rng: np.random.Generator,
           *, n_children: int, crossover_probability: float, mutation_probability: float,
           tournsize: int) -> list[dict]:
     """`n_children` offspring of `parents`, as DEAP's ``varOr`` (mu + lambda).
@@ -250,7 +296,7 @@ def breed(parents: list[dict], scores, space: dict[str, Dimension], rng: np.rand
         draw = rng.random()
         if draw < cxpb:
             first, second = tournament(scores, 2, tournsize, rng)
-            child, _ = crossover(parents[first], parents[second], rng)
+            child, _ = crossover(parents[first], parents[second], rng, space=space)
         elif draw < cxpb + mutpb:
             (index,) = tournament(scores, 1, tournsize, rng)
             child = mutate(parents[index], space, rng)

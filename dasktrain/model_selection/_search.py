@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
+import inspect
 import math
 import numbers
 import os
-import pickle
-import tempfile
 import time
 import warnings
-from collections import defaultdict
 from copy import deepcopy
 
 import numpy as np
 import pandas as pd
-from numpy.ma import MaskedArray
-from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, is_classifier
-from sklearn.exceptions import FitFailedWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -28,30 +23,26 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import ParallelEstimatorMixin, fill_doc
 from ..callbacks import ProgressBar, check_callbacks
-from ..space import as_space, value_key
+from ..space import as_search_space, value_key
 from ..utils import HasMethods, Interval, Options, Predicate, seed_sequence, spawn_seeds
 from ..utils._data import allows_nan
-from ._evaluate import STATUS_OK, Evaluator, Settings, build_candidate
-from ._genetic import breed, candidate_key, random_candidate, select_survivors
+from ._checkpoint import check_checkpoint_path, read_checkpoint
+from ._engine import HISTORY_COLUMNS, SearchEngine
+from ._evaluator import Evaluator
+from ._genetic import candidate_key
+from ._results import CandidateFailedWarning, best_index, check_failures, format_results
+from ._results import metric_names
+from ._strategies import STRATEGIES
+from ._tasks import Settings, build_candidate
 
-__all__ = ["GeneticSearchCV"]
-
-#: Columns of ``history_``, in order.
-HISTORY_COLUMNS = ["generation", "best", "mean", "std", "evaluations", "cache_hits", "seconds"]
-
-_CHECKPOINT_MAGIC = b"DASKTRAIN-CHECKPOINT"
-_CHECKPOINT_VERSION = 1
-
-
-class CandidateFailedWarning(FitFailedWarning, UserWarning):
-    """Some candidates failed or timed out; their failing splits score `error_score`.
-
-    A :class:`~sklearn.exceptions.FitFailedWarning` (as scikit-learn's searches
-    warn) that is also a :class:`UserWarning`.
-    """
-
+__all__ = ["CandidateFailedWarning", "GeneticSearchCV"]
 
 # --------------------------------------------------------------------------- parameter checks
+
+def _finite(seconds):
+    """A time limit, with infinity meaning no limit (None)."""
+    return None if seconds is None or math.isinf(seconds) else float(seconds)
+
 
 def _is_scoring(value) -> bool:
     if value is None or callable(value) or isinstance(value, (list, tuple, set, dict)):
@@ -151,81 +142,7 @@ def _estimator_has(attr: str):
     return check
 
 
-# --------------------------------------------------------------------------- checkpoints
-
-def write_checkpoint(path, state: dict) -> None:
-    """Write `state` to `path` atomically: a header with a checksum, then the pickle.
-
-    The bytes go to a temporary file in the same directory that replaces
-    `path` in one step (:func:`os.replace`), so `path` always holds either the
-    previous checkpoint or the new one, never a partial file.
-    """
-    payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-    digest = hashlib.sha256(payload).hexdigest().encode("ascii")
-    header = b" ".join([_CHECKPOINT_MAGIC, str(_CHECKPOINT_VERSION).encode("ascii"), digest,
-                        str(len(payload)).encode("ascii")]) + b"\n"
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".checkpoint-", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(header)
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def read_checkpoint(path) -> dict:
-    """The state written by :func:`write_checkpoint`; ValueError if the file is damaged."""
-    with open(path, "rb") as stream:
-        content = stream.read()
-    header, _, payload = content.partition(b"\n")
-    parts = header.split(b" ")
-    problem = None
-    if len(parts) != 4 or parts[0] != _CHECKPOINT_MAGIC:
-        problem = "it is not a dasktrain checkpoint"
-    elif parts[1] != str(_CHECKPOINT_VERSION).encode("ascii"):
-        problem = f"it has version {parts[1].decode(errors='replace')}, not {_CHECKPOINT_VERSION}"
-    elif not parts[3].isdigit() or int(parts[3]) != len(payload):
-        problem = "it is truncated"
-    elif hashlib.sha256(payload).hexdigest().encode("ascii") != parts[2]:
-        problem = "its checksum does not match (the file is damaged)"
-    if problem is not None:
-        raise ValueError(f"The 'checkpoint' file {os.fspath(path)!r} cannot be resumed from: "
-                         f"{problem}. Delete it or pass another path.")
-    return pickle.loads(payload)
-
-
 # --------------------------------------------------------------------------- the search
-
-def _fitness(result: dict, metric: str) -> float:
-    scores = np.asarray(result["test"][metric], dtype=float)
-    return float(np.mean(scores)) if np.all(np.isfinite(scores)) else math.nan
-
-
-def _masked_params(candidate_params: list[dict]):
-    """``param_<name>`` masked arrays, as scikit-learn's searches make them."""
-    n_candidates = len(candidate_params)
-    by_name: dict = defaultdict(dict)
-    for index, params in enumerate(candidate_params):
-        for name, value in params.items():
-            by_name[f"param_{name}"][index] = value
-    for key, values in by_name.items():
-        try:
-            array = np.array(list(values.values()))
-        except ValueError:
-            dtype = np.dtype(object)
-        else:
-            dtype = array.dtype if array.dtype.kind != "U" and array.ndim == 1 else object
-        masked = MaskedArray(np.empty(n_candidates, dtype=dtype), mask=True)
-        for index, value in values.items():
-            masked[index] = value
-        yield key, masked
 
 
 @fill_doc
@@ -431,7 +348,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         "mutation_probability": [Interval(numbers.Real, 0, 1)],
         "tournament_size": [Interval(numbers.Integral, 1, None)],
         "elitism": ["boolean"],
-        "strategy": [Options(("generational", "steady_state"))],
+        "strategy": [Options(tuple(STRATEGIES))],
         "n_repeats": [Interval(numbers.Integral, 1, None)],
         "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "eval_timeout": [Interval(numbers.Real, 0, None, closed="neither"), None],
@@ -491,12 +408,17 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
     # ------------------------------------------------------------------ checks
 
     def _check_scoring(self):
-        """(scorers dict, multimetric, refit metric, scorers are all named)."""
+        """(scorers dict, multimetric, refit metric, scorers are all named).
+
+        A single callable may return a dict of metrics, as in scikit-learn:
+        whether the search is multi-metric is then known from its results.
+        """
         scoring = self.scoring
         name = type(self).__name__
         if scoring is None or isinstance(scoring, str) or callable(scoring):
             scorer = check_scoring(self.estimator, scoring=scoring)
-            return {"score": scorer}, False, "score", not callable(scoring)
+            metric = self.refit if callable(scoring) and isinstance(self.refit, str) else "score"
+            return {"score": scorer}, False, metric, not callable(scoring)
         if isinstance(scoring, (list, tuple, set)):
             names = list(scoring)
             bad = [item for item in names if not isinstance(item, str)
@@ -518,24 +440,33 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                     "to scorer names from sklearn.metrics.get_scorer_names() or callables. "
                     f"Got {key!r}: {value!r} instead.")
             scorers[key] = check_scoring(self.estimator, scoring=value)
+        self._check_refit_metric(scorers)
+        metric = self.refit if isinstance(self.refit, str) else next(iter(scorers))
+        named = all(isinstance(value, str) for value in scoring.values())
+        return scorers, True, metric, named
+
+    def _check_refit_metric(self, metrics) -> None:
         refit = self.refit
         if refit is not False and not callable(refit) and not (
-                isinstance(refit, str) and refit in scorers):
+                isinstance(refit, str) and refit in metrics):
             raise ValueError(
                 "For multi-metric scoring, the parameter refit must be set to a scorer key or a "
                 "callable to refit an estimator with the best parameter setting on the whole "
                 "data and make the best_* attributes available for that metric. If this is not "
                 f"needed, refit should be set to False explicitly. {refit!r} was passed.")
-        metric = refit if isinstance(refit, str) else next(iter(scorers))
-        named = all(isinstance(value, str) for value in scoring.values())
-        return scorers, True, metric, named
 
     def _folds(self, X, y, groups) -> list:
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
-        folds = [(np.asarray(train), np.asarray(test)) for train, test in cv.split(X, y, groups)]
+        n_samples = len(X) if not hasattr(X, "shape") else X.shape[0]
+        folds = []
+        for train, test in cv.split(X, y, groups):
+            train, test = np.asarray(train), np.asarray(test)
+            # boolean masks, as scikit-learn's searches accept them, become indices
+            train = np.flatnonzero(train) if train.dtype == bool else train
+            test = np.flatnonzero(test) if test.dtype == bool else test
+            folds.append((train, test))
         if not folds:
             raise ValueError(f"The 'cv' parameter of {type(self).__name__} gave no splits.")
-        n_samples = len(X) if not hasattr(X, "shape") else X.shape[0]
         dtype = np.int32 if n_samples < 2**31 else np.int64
         return [(train.astype(dtype), test.astype(dtype)) for train, test in folds]
 
@@ -549,7 +480,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         """What a checkpoint must match to be resumed by this search."""
         return {
             "estimator": value_key(self.estimator),
-            "space": repr(sorted((name, repr(dim)) for name, dim in space.items())),
+            "space": repr(space),
             "scoring": value_key(self.scoring),
             "strategy": self.strategy,
             "population_size": self.population_size,
@@ -560,6 +491,37 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
             if isinstance(self.random_state, numbers.Integral) else None,
         }
 
+    def _score_params(self, scorers: dict, fit_params: dict) -> dict:
+        """``sample_weight`` given to fit also weights the test scores, as scikit-learn's
+        searches do, for the scorers that take it (a warning names those that do not)."""
+        weights = fit_params.get("sample_weight")
+        if weights is None:
+            return {}
+        accepted = []
+        for name, scorer in scorers.items():
+            accept = getattr(scorer, "_accept_sample_weight", None)
+            ok = accept() if callable(accept) else (
+                "sample_weight" in inspect.signature(scorer).parameters)
+            if not ok:
+                warnings.warn(f"The scoring {name}={scorer} does not support sample_weight, "
+                              "which may lead to statistically incorrect results when fitting "
+                              f"{self} with sample_weight. ", UserWarning, stacklevel=3)
+            accepted.append(ok)
+        return {"sample_weight": weights} if all(accepted) else {}
+
+    def _resume_state(self, fingerprint):
+        if self.checkpoint is None or not os.path.exists(self.checkpoint):
+            return None
+        state = read_checkpoint(self.checkpoint)
+        differs = [key for key, value in fingerprint.items()
+                   if state["fingerprint"].get(key) != value]
+        if differs:
+            raise ValueError(
+                f"The 'checkpoint' file {os.fspath(self.checkpoint)!r} was written by a "
+                f"different search (it differs in {', '.join(differs)}); delete it or pass "
+                "another path.")
+        return state
+
     # ------------------------------------------------------------------ fit
 
     def fit(self, X, y=None, *, groups=None, **fit_params):
@@ -568,14 +530,16 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         Parameters
         ----------
         X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
-            Training data.
+            Training data (a square kernel or distance matrix for a pairwise
+            estimator).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
             Targets; None for unsupervised estimators.
         groups : array-like of shape (n_samples,), default=None
             Group labels for a group splitter given as `cv`.
         **fit_params : dict
             Passed to the estimator's ``fit`` (split with the folds when they
-            have one value per sample).
+            have one value per sample). ``sample_weight`` also weights the
+            cross-validation scores, as in scikit-learn's searches.
 
         Returns
         -------
@@ -590,7 +554,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                 f"The 'crossover_probability' and 'mutation_probability' parameters of {name} "
                 f"must sum to at most 1. Got {self.crossover_probability!r} + "
                 f"{self.mutation_probability!r} instead.")
-        space = as_space(self.param_distributions, self.estimator)
+        check_checkpoint_path(self.checkpoint, name)
+        space = as_search_space(self.param_distributions, self.estimator)
         scorers, multimetric, metric, named_scorers = self._check_scoring()
         if y is None and get_tags(self.estimator).target_tags.required:
             raise ValueError(f"{name} with {type(self.estimator).__name__} requires y to be "
@@ -599,106 +564,85 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         _check_finite_input(X, self.estimator, name)
         folds = self._folds(X, y, groups)
         n_folds = len(folds)
-
+        score_params = self._score_params(scorers, fit_params)
         fingerprint = self._fingerprint(space, X, n_folds)
-        resumed = None
-        if self.checkpoint is not None and os.path.exists(self.checkpoint):
-            resumed = read_checkpoint(self.checkpoint)
-            differs = [key for key, value in fingerprint.items()
-                       if resumed["fingerprint"].get(key) != value]
-            if differs:
-                raise ValueError(
-                    f"The 'checkpoint' file {os.fspath(self.checkpoint)!r} was written by a "
-                    f"different search (it differs in {', '.join(differs)}); delete it or pass "
-                    "another path.")
+        resumed = self._resume_state(fingerprint)
 
-        ga_seeds, repeat_root = seed_sequence(self.random_state).spawn(2)
-        if resumed is not None:
-            repeat_seeds = resumed["repeat_seeds"]
-        else:
-            repeat_seeds = spawn_seeds(repeat_root, self.n_repeats)
-        settings = Settings(error_score=self.error_score, eval_timeout=self.eval_timeout,
+        strategy_seed, repeat_root = seed_sequence(self.random_state).spawn(2)
+        repeat_seeds = (resumed["repeat_seeds"] if resumed is not None
+                        else spawn_seeds(repeat_root, self.n_repeats))
+        pairwise = get_tags(self.estimator).input_tags.pairwise
+        settings = Settings(error_score=self.error_score, eval_timeout=_finite(self.eval_timeout),
                             return_train_score=bool(self.return_train_score),
                             seed_unset_only=self.n_repeats == 1,
-                            score_transformed=named_scorers)
-        deadline = None if self.max_time is None else started + self.max_time
+                            score_transformed=named_scorers, pairwise=pairwise)
+        max_time = _finite(self.max_time)
+        deadline = None if max_time is None else started + max_time
         self.multimetric_ = multimetric
         self.n_splits_ = n_folds
         self.scorer_ = scorers if multimetric else scorers["score"]
-        run = _Run(self, space, metric, fingerprint, repeat_seeds, ga_seeds, resumed, callbacks,
-                   deadline)
+        strategy = STRATEGIES[self.strategy](
+            space, np.random.default_rng(strategy_seed), population_size=self.population_size,
+            crossover_probability=self.crossover_probability,
+            mutation_probability=self.mutation_probability,
+            tournament_size=self.tournament_size, elitism=self.elitism)
         try:
             for callback in callbacks:
                 if callable(getattr(callback, "on_start", None)):
                     callback.on_start(self)
             # with eval_timeout, even one local job runs in a process of its own, which
             # is recycled when a timed-out fit is left running there
-            with self._execution_backend(isolate=self.eval_timeout is not None) as backend:
-                steady = self.strategy == "steady_state"
+            with self._execution_backend(isolate=settings.eval_timeout is not None) as backend:
                 evaluator = Evaluator(
                     backend, self.estimator, X, y, fit_params, folds, scorers,
-                    repeat_seeds=repeat_seeds, settings=settings, candidate_key=candidate_key,
-                    keep_idle_prefixes=4 * backend.n_workers * n_folds if steady else 0)
-                run.evaluator = evaluator
+                    repeat_seeds=repeat_seeds, settings=settings, score_params=score_params,
+                    candidate_key=candidate_key,
+                    keep_idle_prefixes=0 if strategy.batch else 4 * backend.n_workers * n_folds)
+                engine = SearchEngine(
+                    strategy, evaluator, metric=metric, n_generations=self.generations,
+                    n_slots=backend.n_workers, deadline=deadline, callbacks=callbacks,
+                    search=self, checkpoint=self.checkpoint, fingerprint=fingerprint,
+                    resumed=resumed, extra_state={"repeat_seeds": repeat_seeds})
                 try:
-                    if steady:
-                        run.steady_state(backend.n_workers)
-                    else:
-                        run.generational()
+                    engine.run()
                 finally:
                     evaluator.close()
-            self._store_results(run, X, y, fit_params, n_folds, list(scorers), metric)
+            self._store_results(engine, X, y, fit_params, scorers, metric)
         finally:
             for callback in callbacks:
                 if callable(getattr(callback, "on_end", None)):
                     callback.on_end(self)
         return self
 
-    def _store_results(self, run, X, y, fit_params, n_folds, metrics, metric) -> None:
-        self.history_ = pd.DataFrame(run.history, columns=HISTORY_COLUMNS)
-        rows = [run.evaluator.results[key] for key in run.order]
+    def _store_results(self, engine, X, y, fit_params, scorers, metric) -> None:
+        progress = engine.progress
+        self.history_ = pd.DataFrame(progress.history, columns=HISTORY_COLUMNS)
+        order = engine.order
+        rows = [engine.evaluator.results[key] for key in order]
         if not rows:
             raise ValueError(
                 f"The 'max_time' of {type(self).__name__} ({self.max_time!r} s) ended the "
                 "search before any candidate was evaluated; give the search more time.")
-        n_repeats = len(run.repeat_seeds)
-        self._check_failures(rows, n_folds * n_repeats)
-        results = self._format_results(rows, [run.generation_of[key] for key in run.order],
-                                       n_folds, n_repeats, metrics)
+        n_repeats = len(engine.evaluator.repeat_seeds)
+        check_failures(rows, self.n_splits_ * n_repeats, self.error_score)
+        metrics = metric_names(rows, scorers)
+        if not self.multimetric_ and metrics != ["score"]:
+            # a callable scorer returned a dict of metrics: as scikit-learn, multi-metric
+            self._check_refit_metric(metrics)
+            self.multimetric_ = True
+            metric = self.refit if isinstance(self.refit, str) else metrics[0]
+        results = format_results(rows, [progress.generation_of[key] for key in order],
+                                 self.n_splits_, n_repeats, metrics,
+                                 return_train_score=bool(self.return_train_score),
+                                 error_score=self.error_score)
         self.cv_results_ = results
         if self.refit or not self.multimetric_:
-            self.best_index_ = self._best_index(results, metric)
+            self.best_index_ = best_index(results, self.refit, metric)
             if not callable(self.refit):
                 self.best_score_ = float(results[f"mean_test_{metric}"][self.best_index_])
             self.best_params_ = results["params"][self.best_index_]
         if self.refit:
-            self._refit(X, y, fit_params, run.repeat_seeds[0])
-
-    def _check_failures(self, rows: list[dict], n_splits: int) -> None:
-        failed = [row for row in rows if row["status"] != STATUS_OK]
-        if not failed:
-            return
-        total = len(rows) * n_splits
-        reasons = sorted({row["error"] for row in failed})
-        summary = "\n".join(reasons[:5])
-        if len(failed) == len(rows):
-            raise ValueError(
-                f"All the {total} fits failed. It is very likely that your model is "
-                f"misconfigured. You can try to debug the error by setting error_score='raise'."
-                f"\n\nBelow are more details about the failures:\n{summary}")
-        warnings.warn(f"{len(failed)} candidates out of {len(rows)} failed or timed out; their "
-                      f"failing splits score error_score={self.error_score!r}. Reasons:\n"
-                      f"{summary}", CandidateFailedWarning, stacklevel=3)
-
-    def _best_index(self, results: dict, metric: str) -> int:
-        if callable(self.refit):
-            best = self.refit(results)
-            if not isinstance(best, numbers.Integral):
-                raise TypeError("best_index_ returned is not an integer")
-            if best < 0 or best >= len(results["params"]):
-                raise IndexError("best_index_ index out of range")
-            return int(best)
-        return int(results[f"rank_test_{metric}"].argmin())
+            self._refit(X, y, fit_params, engine.evaluator.repeat_seeds[0])
 
     def _refit(self, X, y, fit_params: dict, seed) -> None:
         model = build_candidate(self.estimator, self.best_params_, seed,
@@ -713,49 +657,19 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         if hasattr(model, "feature_names_in_"):
             self.feature_names_in_ = model.feature_names_in_
 
-    def _format_results(self, rows, generations, n_folds, n_repeats, metrics) -> dict:
-        n_candidates = len(rows)
-        n_splits = n_folds * n_repeats
-        results: dict = {}
+    def _sk_visual_block_(self):
+        """The HTML repr shows the refit best estimator once there is one, as
+        scikit-learn's searches do (through scikit-learn's own display hook; should
+        the hook's class move, scikit-learn falls back to a plain block)."""
+        from sklearn.utils._repr_html.estimator import _VisualBlock
 
-        def store(key, array, splits=False, rank=False):
-            array = np.asarray(array, dtype=np.float64).reshape(n_candidates, n_splits)
-            if splits:
-                for split in range(n_splits):
-                    results[f"split{split}_{key}"] = array[:, split]
-            means = array.mean(axis=1)
-            results[f"mean_{key}"] = means
-            if key.startswith(("train_", "test_")) and not np.all(np.isfinite(means)):
-                warnings.warn(f"One or more of the {key.split('_')[0]} scores are non-finite: "
-                              f"{means}", UserWarning, stacklevel=4)
-            results[f"std_{key}"] = array.std(axis=1)
-            if rank:
-                if np.isnan(means).all():
-                    ranks = np.ones_like(means, dtype=np.int32)
-                else:
-                    filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
-                    ranks = rankdata(-filled, method="min").astype(np.int32)
-                results[f"rank_{key}"] = ranks
-            if splits and n_repeats > 1:
-                per_repeat = array.reshape(n_candidates, n_repeats, n_folds).mean(axis=2)
-                for repeat in range(n_repeats):
-                    results[f"mean_{key}_repeat{repeat}"] = per_repeat[:, repeat]
-                results[f"std_{key}_across_repeats"] = per_repeat.std(axis=1)
-
-        store("fit_time", [row["fit_time"] for row in rows])
-        store("score_time", [row["score_time"] for row in rows])
-        params = [row["params"] for row in rows]
-        for key, masked in _masked_params(params):
-            results[key] = masked
-        results["params"] = params
-        for metric in metrics:
-            store(f"test_{metric}", [row["test"][metric] for row in rows], splits=True, rank=True)
-            if self.return_train_score:
-                store(f"train_{metric}", [row["train"][metric] for row in rows], splits=True)
-        results["generation"] = np.asarray(generations, dtype=np.int64)
-        results["status"] = np.asarray([row["status"] for row in rows], dtype=object)
-        results["error"] = np.asarray([row["error"] for row in rows], dtype=object)
-        return results
+        if hasattr(self, "best_estimator_"):
+            key, estimator = "best_estimator_", self.best_estimator_
+        else:
+            key, estimator = "estimator", self.estimator
+        return _VisualBlock("parallel", [estimator],
+                            names=[f"{key}: {estimator.__class__.__name__}"],
+                            name_details=[str(estimator)])
 
     # ------------------------------------------------------------------ delegation
 
@@ -833,273 +747,3 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         """Class labels (``refit=True`` and a classifier only)."""
         _estimator_has("classes_")(self)
         return self.best_estimator_.classes_
-
-
-class _Run:
-    """The state of one search while it runs: population, order, history, checkpoints."""
-
-    def __init__(self, search: GeneticSearchCV, space, metric, fingerprint, repeat_seeds,
-                 ga_seeds, resumed, callbacks, deadline):
-        self.search = search
-        self.space = space
-        self.metric = metric
-        self.fingerprint = fingerprint
-        self.repeat_seeds = repeat_seeds
-        self.callbacks = callbacks
-        self.deadline = deadline
-        self.evaluator: Evaluator | None = None
-        self.rng = np.random.default_rng(ga_seeds)
-        self.generation = -1  # the last generation completed
-        self.population: list[str] = []
-        self.order: list[str] = []
-        self.generation_of: dict[str, int] = {}
-        self.history: list[dict] = []
-        self.n_done = 0  # steady state: evaluations finished
-        self.n_submitted = 0
-        self.stopped = False
-        self._reported = 0  # how many of `order` the records have listed
-        self._fitness: dict[str, float] = {}
-        self._resumed = resumed
-
-    # ------------------------------------------------------------------ shared
-
-    def _restore(self) -> None:
-        state = self._resumed
-        if state is None:
-            return
-        self.evaluator.results.update(state["results"])
-        self.rng.bit_generator.state = state["rng"]
-        self.generation = state["generation"]
-        self.population = list(state["population"])
-        self.order = list(state["order"])
-        self.generation_of = dict(state["generation_of"])
-        self.history = [dict(row) for row in state["history"]]
-        self.n_done = state["n_done"]
-        self.n_submitted = state["n_done"]
-        self._reported = len(self.order)
-
-    def _save(self) -> None:
-        if self.search.checkpoint is None:
-            return
-        write_checkpoint(self.search.checkpoint, {
-            "fingerprint": self.fingerprint,
-            "repeat_seeds": self.repeat_seeds,
-            "rng": self.rng.bit_generator.state,
-            "generation": self.generation,
-            "population": self.population,
-            "order": self.order,
-            "generation_of": self.generation_of,
-            "history": self.history,
-            "n_done": self.n_done,
-            "results": {key: self.evaluator.results[key] for key in self.order},
-        })
-
-    def fitness(self, key: str) -> float:
-        """The candidate's mean score of the GA's metric (NaN if it failed); cached."""
-        value = self._fitness.get(key)
-        if value is None:
-            value = self._fitness[key] = _fitness(self.evaluator.results[key], self.metric)
-        return value
-
-    def _params(self, keys) -> list[dict]:
-        return [self.evaluator.results[key]["params"] for key in keys]
-
-    def _note(self, keys, generation: int) -> int:
-        """Remember the evaluated keys first seen now; return how many are new."""
-        new = 0
-        for key in keys:
-            if key in self.evaluator.results and key not in self.generation_of:
-                self.generation_of[key] = generation
-                self.order.append(key)
-                new += 1
-        return new
-
-    def _candidate_row(self, key: str) -> dict:
-        result = self.evaluator.results[key]
-        row = {"params": dict(result["params"]), "generation": self.generation_of[key],
-               "status": result["status"]}
-        for metric, scores in result["test"].items():
-            name = "score" if metric == "score" else metric
-            row[f"mean_test_{name}"] = float(np.mean(scores))
-            row[f"std_test_{name}"] = float(np.std(scores))
-        return row
-
-    def _record(self, generation: int, evaluations: int, cache_hits: int, seconds: float):
-        scores = np.array([self.fitness(key) for key in self.population], dtype=float)
-        finite = scores[np.isfinite(scores)]
-        best_key = None
-        if finite.size:
-            best_key = self.population[int(np.nanargmax(np.where(np.isfinite(scores), scores,
-                                                                 -np.inf)))]
-        row = {
-            "generation": generation,
-            "best": float(finite.max()) if finite.size else math.nan,
-            "mean": float(finite.mean()) if finite.size else math.nan,
-            "std": float(finite.std()) if finite.size else math.nan,
-            "evaluations": evaluations,
-            "cache_hits": cache_hits,
-            "seconds": seconds,
-        }
-        self.history.append(row)
-        record = dict(row, best_params=None if best_key is None
-                      else dict(self.evaluator.results[best_key]["params"]))
-        record["candidates"] = [self._candidate_row(key) for key in self.order[self._reported:]]
-        self._reported = len(self.order)
-        return record
-
-    def _notify(self, record: dict) -> None:
-        for callback in self.callbacks:
-            hook = getattr(callback, "on_generation", None)
-            if callable(hook) and hook(self.search, record):
-                self.stopped = True
-
-    def _initial(self) -> list[dict]:
-        """Distinct random candidates (fewer when the space has fewer points)."""
-        search, seen, population = self.search, set(), []
-        for _ in range(10 * search.population_size):
-            if len(population) == search.population_size:
-                break
-            candidate = random_candidate(self.space, self.rng)
-            key = candidate_key(candidate)
-            if key not in seen:
-                seen.add(key)
-                population.append(candidate)
-        return population
-
-    # ------------------------------------------------------------------ generational
-
-    def generational(self) -> None:
-        search, evaluator = self.search, self.evaluator
-        self._restore()
-        if self.generation < 0:
-            began = time.monotonic()
-            population = self._initial()
-            keys, hits = evaluator.evaluate(population, deadline=self.deadline)
-            new = self._note(keys, 0)
-            self.population = [key for key in dict.fromkeys(keys) if key in evaluator.results]
-            self._finish_generation(0, new, hits, time.monotonic() - began)
-        while (self.generation < search.generations and not self.stopped
-               and not evaluator.out_of_time and self.population):
-            generation = self.generation + 1
-            began = time.monotonic()
-            parents = self._params(self.population)
-            children = breed(parents, [self.fitness(key) for key in self.population],
-                             self.space, self.rng, n_children=search.population_size,
-                             crossover_probability=search.crossover_probability,
-                             mutation_probability=search.mutation_probability,
-                             tournsize=search.tournament_size)
-            keys, hits = evaluator.evaluate(children, deadline=self.deadline)
-            new = self._note(keys, generation)
-            pool = self.population + [key for key in keys if key in evaluator.results]
-            survivors = select_survivors(self._params(pool), [self.fitness(k) for k in pool],
-                                         search.population_size, elitism=search.elitism,
-                                         tournsize=search.tournament_size, rng=self.rng)
-            self.population = [pool[index] for index in survivors]
-            self._finish_generation(generation, new, hits, time.monotonic() - began)
-
-    def _finish_generation(self, generation, new, hits, seconds) -> None:
-        self.generation = generation
-        record = self._record(generation, new, hits, seconds)
-        if not self.evaluator.out_of_time:  # a generation cut short is not resumable
-            self._save()
-        self._notify(record)
-
-    # ------------------------------------------------------------------ steady state
-
-    def _insert(self, key: str) -> None:
-        """Put a finished candidate into the population, replacing the worst if better."""
-        search = self.search
-        if len(self.population) < search.population_size:
-            self.population.append(key)
-            return
-        scores = [self.fitness(other) for other in self.population]
-        ranked = [-math.inf if math.isnan(score) else score for score in scores]
-        worst = int(np.argmin(ranked))
-        score = self.fitness(key)
-        if not math.isnan(score) and (math.isnan(scores[worst]) or score > scores[worst]):
-            self.population[worst] = key
-
-    def _in_flight_limit(self, n_workers: int) -> int:
-        """Candidates kept in flight: two per worker, more when they are cheap.
-
-        Enough that each worker has two batched tasks' worth of work queued
-        while the client collects results and breeds the next children, but no
-        more than a population's worth, so that children come from a recent
-        population.
-        """
-        evaluator = self.evaluator
-        least = max(2, 2 * n_workers)
-        if not evaluator.split_seconds:
-            return least
-        per_candidate = evaluator.split_seconds * evaluator.n_splits
-        wanted = math.ceil(2 * max(evaluator.task_seconds, 0.01) * n_workers / per_candidate)
-        return max(least, min(wanted, self.search.population_size))
-
-    def _next_candidate(self, n_submitted: int) -> dict:
-        search = self.search
-        if n_submitted < search.population_size or len(self.population) < 2:
-            return random_candidate(self.space, self.rng)
-        return breed(self._params(self.population),
-                     [self.fitness(key) for key in self.population], self.space, self.rng,
-                     n_children=1, crossover_probability=search.crossover_probability,
-                     mutation_probability=search.mutation_probability,
-                     tournsize=search.tournament_size)[0]
-
-    def steady_state(self, n_workers: int) -> None:
-        search, evaluator = self.search, self.evaluator
-        self._restore()
-        size = search.population_size
-        total = size * (search.generations + 1)
-        row_began, row_new, row_hits, misses = time.monotonic(), 0, 0, 0
-        while not self.stopped and not evaluator.out_of_time:
-            # breed the children that fill the in-flight bound, then submit them together
-            limit = self._in_flight_limit(n_workers)
-            batch: dict[str, dict] = {}
-            while (self.n_submitted + len(batch) < total
-                   and evaluator.in_flight + len(batch) < limit and misses < 10 * size):
-                candidate = self._next_candidate(self.n_submitted + len(batch))
-                key = candidate_key(candidate)
-                if evaluator.known(key) or key in batch:
-                    row_hits += 1
-                    misses += 1
-                    continue
-                misses = 0
-                batch[key] = candidate
-            if batch:
-                _, hits = evaluator.submit(list(batch.values()), context=self.population,
-                                           deadline=self.deadline)
-                self.n_submitted += len(batch) - hits
-            if not evaluator.in_flight:
-                break
-            try:
-                finished = evaluator.wait(self.deadline)
-            except TimeoutError:
-                if not evaluator.out_of_time:  # a split's eval_timeout, with error_score="raise"
-                    raise
-                break
-            for key in finished:
-                row_new += 1
-                if self._finished(key):
-                    self.generation = self.n_done // size - 1
-                    record = self._record(self.generation, row_new, row_hits,
-                                          time.monotonic() - row_began)
-                    row_began, row_new, row_hits = time.monotonic(), 0, 0
-                    self._save()
-                    self._notify(record)
-        if evaluator.in_flight:
-            for key in evaluator.drain():
-                self._finished(key)
-                row_new += 1
-            evaluator.cancel()
-        if row_new or row_hits:
-            self.generation = (self.n_done - 1) // size if row_new else self.generation + 1
-            self._record(self.generation, row_new, row_hits, time.monotonic() - row_began)
-
-    def _finished(self, key: str) -> bool:
-        """Record one finished evaluation; True when it completes a generation's worth."""
-        size = self.search.population_size
-        self.generation_of[key] = self.n_done // size
-        self.order.append(key)
-        self.n_done += 1
-        self._insert(key)
-        return self.n_done % size == 0

@@ -1,0 +1,241 @@
+"""The search engine: runs a strategy's candidates on an evaluator, within an honest budget.
+
+The engine owns what every strategy shares: how many candidates are in
+flight, the budget of evaluations, the search's deadline (``max_time``),
+``history_``, the callbacks and the checkpoints. A strategy
+(:mod:`dasktrain.model_selection._strategies`) only chooses candidates; the
+evaluator (:mod:`dasktrain.model_selection._evaluator`) only runs them.
+
+One loop serves every strategy: ask for as many candidates as there is room
+for, submit them, wait for results, tell the strategy each outcome, and
+record a row of ``history_`` whenever the strategy completes a generation. A
+strategy that works in batches (``strategy.batch``) is asked for a whole
+generation at once and told it in the order it asked, so its results do not
+depend on where or in which order the tasks finish.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._checkpoint import write_checkpoint
+from ._evaluator import _DeadlineReached
+from ._records import Outcome
+
+__all__ = ["HISTORY_COLUMNS", "SearchEngine"]
+
+#: Columns of ``history_``, in order.
+HISTORY_COLUMNS = ["generation", "best", "mean", "std", "evaluations", "cache_hits", "seconds"]
+
+
+@dataclass
+class _Progress:
+    """What the engine has done so far (saved in checkpoints)."""
+
+    asked: list = field(default_factory=list)  # candidate keys in the order asked
+    generation_of: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    n_told: int = 0
+
+
+class SearchEngine:
+    """Run `strategy` on `evaluator` for ``population_size * (generations + 1)`` evaluations.
+
+    Parameters
+    ----------
+    strategy : Strategy
+    evaluator : Evaluator
+    metric : str
+        The metric the strategy optimises (higher is better).
+    n_generations : int
+        Generations after the first; the budget is ``population_size`` new
+        candidates per generation.
+    n_slots : int
+        Task slots of the backend, to size the candidates in flight.
+    deadline : float or None
+        ``time.monotonic()`` value at which the search ends (``max_time``).
+    callbacks : list
+        Objects with ``on_generation(search, record)``; a True return stops.
+    search : estimator
+        What callbacks receive.
+    checkpoint : path or None
+        Written after each generation (see :mod:`._checkpoint`).
+    fingerprint : dict
+        Saved with each checkpoint, to refuse resuming a different search.
+    resumed : dict or None
+        A checkpoint's state to continue from.
+    """
+
+    def __init__(self, strategy, evaluator, *, metric: str, n_generations: int, n_slots: int,
+                 deadline=None, callbacks=(), search=None, checkpoint=None, fingerprint=None,
+                 resumed=None, extra_state=None):
+        self.strategy = strategy
+        self.evaluator = evaluator
+        self.metric = metric
+        self.budget = strategy.population_size * (n_generations + 1)
+        self.n_rows = n_generations + 1
+        self.n_slots = max(1, int(n_slots))
+        self.deadline = deadline
+        self.callbacks = list(callbacks)
+        self.search = search
+        self.checkpoint = checkpoint
+        self.fingerprint = fingerprint
+        self.extra_state = dict(extra_state or {})
+        self.progress = _Progress()
+        self.stopped = False
+        self._reported: set[str] = set()
+        self._row_started = time.monotonic()
+        self._row_told = 0
+        self._row_duplicates = 0
+        if resumed is not None:
+            self._restore(resumed)
+
+    # ------------------------------------------------------------------ state
+
+    def _restore(self, state: dict) -> None:
+        self.evaluator.results.update(state["results"])
+        self.strategy.set_state(state["strategy"])
+        self.progress = _Progress(**state["progress"])
+        self.progress.asked = [key for key in self.progress.asked
+                               if key in self.evaluator.results]
+        self._reported = set(self.progress.asked)
+        self._row_duplicates = self.strategy.n_duplicates
+
+    def _save(self) -> None:
+        if self.checkpoint is None or self.evaluator.out_of_time:
+            return  # a generation cut short is not resumable
+        progress = self.progress
+        write_checkpoint(self.checkpoint, {
+            **self.extra_state,
+            "fingerprint": self.fingerprint,
+            "strategy": self.strategy.state(),
+            "progress": {"asked": list(progress.asked),
+                         "generation_of": dict(progress.generation_of),
+                         "history": [dict(row) for row in progress.history],
+                         "n_told": progress.n_told},
+            "results": {key: self.evaluator.results[key] for key in progress.asked
+                        if key in self.evaluator.results},
+        })
+
+    @property
+    def order(self) -> list[str]:
+        """Keys of the candidates evaluated and told, in the order they were asked for."""
+        told = self.progress.generation_of
+        return [key for key in self.progress.asked if key in told]
+
+    # ------------------------------------------------------------------ the loop
+
+    def _room(self) -> int:
+        """How many more candidates to ask for now."""
+        progress, evaluator = self.progress, self.evaluator
+        left = self.budget - len(progress.asked)
+        if left <= 0:
+            return 0
+        if self.strategy.batch:
+            return left
+        return max(0, min(left, self._in_flight_limit() - evaluator.in_flight))
+
+    def _in_flight_limit(self) -> int:
+        """Candidates kept in flight: two per slot, more when they are cheap.
+
+        Enough that each slot has two batched tasks' worth of work queued while
+        the client collects results and asks for more, but no more than a
+        population's worth, so that children come from a recent population.
+        """
+        evaluator = self.evaluator
+        least = max(2, 2 * self.n_slots)
+        if not evaluator.split_seconds:
+            return least
+        per_candidate = evaluator.split_seconds * evaluator.n_splits
+        wanted = math.ceil(2 * max(evaluator.task_seconds, 0.01) * self.n_slots / per_candidate)
+        return max(least, min(wanted, self.strategy.population_size))
+
+    def run(self) -> None:
+        """Search until the budget, the generations, the deadline or a callback ends it."""
+        evaluator, progress = self.evaluator, self.progress
+        self._row_started = time.monotonic()
+        while (not self.stopped and not evaluator.out_of_time
+               and len(progress.history) < self.n_rows):
+            room = self._room()
+            asked = self.strategy.ask(room) if room else []
+            if asked:
+                keys, _ = evaluator.submit(
+                    asked, context=[outcome.params for outcome in self.strategy.population],
+                    deadline=self.deadline)
+                progress.asked.extend(dict.fromkeys(keys))
+            if not evaluator.in_flight:
+                if asked and not evaluator.out_of_time:
+                    continue  # all of them were known already
+                break
+            try:
+                finished = evaluator.wait(self.deadline)
+            except _DeadlineReached:
+                break
+            self._tell(finished)
+        if evaluator.in_flight:
+            self._tell(evaluator.drain(), closing=True)
+            evaluator.cancel()
+        if self.strategy.flush() or self._row_told:
+            self._row(final=True)
+
+    def _tell(self, keys: list[str], closing: bool = False) -> None:
+        for key in keys:
+            result = self.evaluator.results[key]
+            outcome = Outcome(key=key, params=result.params, score=result.mean_score(self.metric),
+                              status=result.status, fit_time=float(np.mean(result.fit_time)),
+                              scores={name: result.mean_score(name) for name in result.test})
+            self.progress.generation_of[key] = self.strategy.generation
+            self.progress.n_told += 1
+            self._row_told += 1
+            if self.strategy.tell(outcome) and not closing and not self.stopped:
+                self._row()
+
+    # ------------------------------------------------------------------ history and callbacks
+
+    def _row(self, final: bool = False) -> None:
+        """Record a row of ``history_`` for the generation just completed, save, notify.
+
+        The `final` row, of a generation cut short, is only recorded."""
+        scores = np.array([outcome.score for outcome in self.strategy.population], dtype=float)
+        finite = scores[np.isfinite(scores)]
+        best = None
+        if finite.size:
+            best = self.strategy.population[int(np.argmax(np.where(np.isfinite(scores), scores,
+                                                                   -np.inf)))]
+        now = time.monotonic()
+        row = {
+            "generation": len(self.progress.history),
+            "best": float(finite.max()) if finite.size else math.nan,
+            "mean": float(finite.mean()) if finite.size else math.nan,
+            "std": float(finite.std()) if finite.size else math.nan,
+            "evaluations": self._row_told,
+            "cache_hits": self.strategy.n_duplicates - self._row_duplicates,
+            "seconds": now - self._row_started,
+        }
+        self.progress.history.append(row)
+        self._row_started, self._row_told = now, 0
+        self._row_duplicates = self.strategy.n_duplicates
+        new = [key for key in self.order if key not in self._reported]
+        self._reported.update(new)
+        record = dict(row, best_params=None if best is None else dict(best.params))
+        record["candidates"] = [self._candidate_row(key) for key in new]
+        if final:
+            return
+        self._save()
+        for callback in self.callbacks:
+            hook = getattr(callback, "on_generation", None)
+            if callable(hook) and hook(self.search, record):
+                self.stopped = True
+
+    def _candidate_row(self, key: str) -> dict:
+        result = self.evaluator.results[key]
+        row = {"params": dict(result.params), "generation": self.progress.generation_of[key],
+               "status": str(result.status)}
+        for metric, scores in result.test.items():
+            row[f"mean_test_{metric}"] = float(np.mean(scores))
+            row[f"std_test_{metric}"] = float(np.std(scores))
+        return row

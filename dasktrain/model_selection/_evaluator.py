@@ -1,0 +1,572 @@
+"""The client side of evaluating candidates: tasks keyed by content, sharing prefixes, cached.
+
+:class:`Evaluator` turns candidates (dicts of parameter values) into tasks on a
+:class:`~dasktrain._execution.Backend` and their records into
+:class:`~dasktrain.model_selection._records.CandidateResult`:
+
+- the data ``(X, y, fit_params, score_params)``, the base estimator, the
+  scorers and the fold indices are sent **once per fit**; each task gets their
+  handles and the number of its fold;
+- the splits (fold, repeat) of a candidate run as keyed tasks
+  (``fit-<candidate key>-<fold>-<repeat>``), batched by the
+  :class:`~dasktrain.model_selection._batching.Batcher`; a batch of candidates
+  is submitted with one ``map``;
+- the leading pipeline steps that several candidates share are fitted once
+  per fold as tasks of their own, as the
+  :class:`~dasktrain.model_selection._prefixes.PrefixPlanner` plans them, and
+  released as soon as no submitted candidate needs them;
+- an equal candidate is never evaluated twice: results are cached by key;
+- a task killed with its worker has its splits run again one at a time, so
+  that only a split that kills its worker again fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict, deque
+from concurrent.futures import CancelledError
+from dataclasses import dataclass, field
+
+from .._execution import TaskKilledError, WorkersLostError
+from ..space import value_key
+from ..utils._gc import with_gc_paused
+from ._batching import Batcher
+from ._prefixes import PrefixPlanner, PrefixStep
+from ._records import CandidateResult, Status
+from ._tasks import Settings, failure_record, fit_and_score_splits, fit_prefix_task
+
+__all__ = ["Evaluator", "default_candidate_key"]
+
+
+def default_candidate_key(candidate: dict) -> str:
+    """A stable content key of a candidate (used when no other key function is given)."""
+    return hashlib.sha1(value_key(dict(candidate)).encode("utf-8")).hexdigest()[:20]
+
+
+@dataclass
+class _Pending:
+    """A candidate submitted and not finished: its split records as they arrive."""
+
+    params: dict
+    records: list
+    remaining: int
+
+
+@dataclass
+class _Split:
+    """One (candidate, split) to evaluate."""
+
+    key: str
+    params: dict
+    split: int
+    fold: int
+    seed: object
+    chain: list = field(default_factory=list)  # PrefixStep keys it builds on, shortest first
+
+
+@dataclass
+class _Task:
+    """A submitted fit-and-score task and the splits it carries."""
+
+    future: object
+    splits: list
+    alone: bool = False  # a split of a killed task, run again by itself
+
+
+class _Prefixes:
+    """Prefix futures by content key, with the number of submitted splits that need each."""
+
+    def __init__(self, keep_idle: int):
+        self.keep_idle = keep_idle
+        self.futures: dict[str, object] = {}
+        self.users: dict[str, int] = {}
+        self._idle: OrderedDict[str, None] = OrderedDict()
+
+    def __len__(self):
+        return len(self.futures)
+
+    def live(self) -> set:
+        return {key.split("/")[0] for key in self.futures}
+
+    def use(self, key: str) -> bool:
+        """Count one more user of `key`; True when the prefix is new (to submit)."""
+        new = key not in self.futures
+        if new:
+            self.futures[key] = None
+            self.users[key] = 0
+        self.users[key] += 1
+        self._idle.pop(key, None)
+        return new
+
+    def unuse(self, chain: list[str]) -> None:
+        for key in chain:
+            if key in self.users:
+                self.users[key] -= 1
+                if self.users[key] <= 0:
+                    self._idle[key] = None
+
+    def release_idle(self, keep: int) -> list:
+        """Forget prefixes no submitted split needs, but the `keep` most recent; their futures."""
+        doomed = []
+        while len(self._idle) > keep:
+            key, _ = self._idle.popitem(last=False)
+            self.users.pop(key, None)
+            future = self.futures.pop(key, None)
+            if future is not None:
+                doomed.append(future)
+        return doomed
+
+    def clear(self) -> list:
+        futures = [future for future in self.futures.values() if future is not None]
+        self.futures.clear()
+        self.users.clear()
+        self._idle.clear()
+        return futures
+
+
+def _outcome(future):
+    """The result of a finished future, or the exception it raises (a failed task)."""
+    try:
+        return future.result()
+    except (Exception, CancelledError) as exc:  # noqa: BLE001 - the caller records it
+        return exc
+
+
+class Evaluator:
+    """Evaluate candidates by cross-validation on a backend, each distinct one once.
+
+    Parameters
+    ----------
+    backend : Backend
+        Where the tasks run (entered by the caller for the length of the fit).
+    estimator : estimator
+        The unfitted base estimator.
+    X, y : array-like
+        The data, already made indexable. ``y`` may be None.
+    fit_params : dict
+        Passed to ``fit``; sample-aligned values are split with the folds, and
+        for a pipeline ``step__param`` names go to that step.
+    folds : list of (train, test)
+        Index arrays, computed once on the client.
+    scorers : dict
+        Metric name -> scorer.
+    repeat_seeds : list of int or None
+        One seed per repeat; None leaves every ``random_state`` as it is.
+    settings : Settings
+    score_params : dict, default=None
+        Passed to the scorers (``sample_weight``), split with the test parts.
+    candidate_key : callable, default=None
+        Candidate -> stable content key; None uses :func:`default_candidate_key`.
+    share_prefixes : bool, default=True
+        Fit shared pipeline prefixes once per fold.
+    keep_idle_prefixes : int, default=0
+        How many prefix futures that no submitted candidate needs are kept (the
+        most recently used), for candidates submitted later.
+    task_seconds, splits_per_task
+        How splits are batched into tasks (see :class:`Batcher`).
+
+    Attributes
+    ----------
+    results : dict
+        Candidate key -> :class:`CandidateResult` of every candidate evaluated.
+    out_of_time : bool
+        True once the deadline given to :meth:`submit` or :meth:`wait` passed.
+    n_prefix_tasks, n_tasks, n_retries, n_recycled : int
+        Prefix tasks and fit-and-score tasks submitted, splits run again
+        alone after their task was killed, processes recycled because a
+        timed-out split left its fit running there (each at most once).
+    """
+
+    def __init__(self, backend, estimator, X, y, fit_params, folds, scorers, *, repeat_seeds,
+                 settings: Settings, score_params=None, candidate_key=None,
+                 share_prefixes: bool = True, keep_idle_prefixes: int = 0,
+                 task_seconds: float = 0.1, splits_per_task: int | None = None):
+        self.backend = backend
+        self.settings = settings
+        self.repeat_seeds = list(repeat_seeds)
+        self.n_folds = len(folds)
+        self.n_splits = self.n_folds * len(self.repeat_seeds)
+        self.metrics = list(scorers)
+        self.candidate_key = candidate_key or default_candidate_key
+        self.keep_idle_prefixes = keep_idle_prefixes
+        self.batcher = Batcher(self.n_splits, backend.n_workers, task_seconds=task_seconds,
+                               splits_per_task=splits_per_task)
+        self.planner = PrefixPlanner(estimator, len(self.repeat_seeds),
+                                     enabled=share_prefixes and not settings.pairwise)
+        self._sent = {"estimator": estimator,
+                      "data": (X, y, dict(fit_params), dict(score_params or {})),
+                      "folds": list(folds), "scorers": scorers}
+        self._shared = {}
+        self._scorers = None
+        self._scatter()
+        self.results: dict[str, CandidateResult] = {}
+        self.out_of_time = False
+        self.n_prefix_tasks = 0
+        self.n_tasks = 0
+        self.n_retries = 0
+        self.n_recycled = 0
+        self._pending: dict[str, _Pending] = {}
+        self._tasks: dict[int, _Task] = {}
+        self._prefixes = _Prefixes(keep_idle_prefixes)
+        self._retries: deque = deque()  # (key, split) of killed splits to run again alone
+        self._retry_in_flight = False
+        self._deadline: float | None = None
+        self._completed = backend.as_completed()
+        self._stuck: list[tuple] = []  # processes left running a timed-out fit, to recycle
+        self._recycled: set[tuple] = set()
+
+    def _scatter(self) -> None:
+        self._shared = {name: self.backend.scatter(self._sent[name], cache=(name != "estimator"))
+                        for name in ("estimator", "data", "folds")}
+        self._scorers = self.backend.scatter(self._sent["scorers"], cache=False)
+
+    # ------------------------------------------------------------------ what is known
+
+    @property
+    def in_flight(self) -> int:
+        """Number of candidates submitted and not finished."""
+        return len(self._pending)
+
+    def known(self, key: str) -> bool:
+        """Whether the candidate with `key` is evaluated or being evaluated."""
+        return key in self.results or key in self._pending
+
+    @property
+    def split_seconds(self) -> float | None:
+        """Mean fit + score seconds of the splits finished so far (None before any)."""
+        return self.batcher.split_seconds
+
+    @property
+    def task_seconds(self) -> float:
+        return self.batcher.task_seconds
+
+    @property
+    def live_prefixes(self) -> int:
+        """Number of prefix futures held right now."""
+        return len(self._prefixes)
+
+    def _params_of(self, key: str) -> dict | None:
+        known = self.results.get(key) or self._pending.get(key)
+        return None if known is None else known.params
+
+    # ------------------------------------------------------------------ submitting
+
+    @with_gc_paused
+    def submit(self, candidates, *, context=(), deadline: float | None = None):
+        """Submit every candidate not yet evaluated nor in flight, once.
+
+        Parameters
+        ----------
+        candidates : list of dict
+        context : list of dict or str, default=()
+            Other candidates (or keys of submitted ones), e.g. the population,
+            whose pipeline prefixes are likely to be asked for soon.
+        deadline : float or None
+            ``time.monotonic()`` value after which nothing more is submitted.
+
+        Returns
+        -------
+        keys : list of str
+            The key of each candidate, in order.
+        cache_hits : int
+            How many candidates were already evaluated, in flight, or equal to
+            an earlier one of `candidates`.
+        """
+        self._deadline = deadline
+        keys = [self.candidate_key(candidate) for candidate in candidates]
+        new: dict[str, dict] = {}
+        for key, candidate in zip(keys, candidates):
+            if not self.known(key) and key not in new:
+                new[key] = dict(candidate)
+        hits = len(keys) - len(new)
+        if not new:
+            return keys, hits
+        context_params = {}
+        for other in context:
+            key = other if isinstance(other, str) else self.candidate_key(other)
+            params = self._params_of(key) if isinstance(other, str) else other
+            if params is not None:
+                context_params[key] = params
+        plans = self.planner.plan(new, context_params, self._prefixes.live())
+        items = list(zip(new.items(), plans))
+        recent = [(result.params, (sum(result.fit_time) + sum(result.score_time))
+                   / max(1, len(result.fit_time))) for result in list(self.results.values())[-64:]]
+        order = self.batcher.longest_first([params for (_, params), _ in items], recent)
+        items = [items[index] for index in order]
+        # with a deadline, a few candidates at a time, each with the time then left
+        step = len(items) if deadline is None else self.batcher.n_workers
+        for begin in range(0, len(items), step):
+            if deadline is not None and time.monotonic() >= deadline:
+                self.out_of_time = True
+                break
+            budget = None if deadline is None else max(0.0, deadline - time.monotonic())
+            splits, new_prefixes = [], []
+            for (key, params), plan in items[begin:begin + step]:
+                self._pending[key] = _Pending(params=params, records=[None] * self.n_splits,
+                                              remaining=self.n_splits)
+                splits.append(self._plan_splits(key, params, plan, new_prefixes))
+            self._submit_prefixes(new_prefixes, budget)
+            self._submit_splits(splits, budget)
+        return keys, hits
+
+    def _plan_splits(self, key: str, params: dict, plan: list, new_prefixes: list):
+        """The splits of one candidate; the prefix tasks it needs that are new go to
+        `new_prefixes` as ``(depth, PrefixStep, params, fold, seed, parent key)``."""
+        out = []
+        for repeat, seed in enumerate(self.repeat_seeds):
+            for fold in range(self.n_folds):
+                chain = PrefixPlanner.chain(plan, fold, repeat)
+                parent = None
+                for depth, step in enumerate(chain):
+                    if self._prefixes.use(step.key):
+                        new_prefixes.append((depth, step, self._prefix_params(params, step),
+                                             fold, seed if "/all" not in step.key
+                                             else self.repeat_seeds[0], parent))
+                    parent = step.key
+                out.append(_Split(key, params, repeat * self.n_folds + fold, fold, seed,
+                                  [step.key for step in chain]))
+        return out
+
+    def _prefix_params(self, params: dict, step: PrefixStep) -> dict:
+        """The candidate's parameters of the prefix's steps only: every candidate sharing
+        the prefix submits the same task under its key."""
+        steps = set(self.planner.steps[:step.length])
+        return {name: value for name, value in params.items() if name.split("__")[0] in steps}
+
+    def _submit_prefixes(self, new_prefixes: list, budget) -> None:
+        """Submit the new prefix tasks, one ``map`` per depth (parents first)."""
+        for depth in sorted({item[0] for item in new_prefixes}):
+            level = [item for item in new_prefixes if item[0] == depth]
+            futures = self.backend.map(
+                fit_prefix_task,
+                [item[2] for item in level], [item[3] for item in level],
+                [item[4] for item in level], [item[1].start for item in level],
+                [item[1].length for item in level],
+                [None if item[5] is None else self._prefixes.futures[item[5]]
+                 for item in level],
+                keys=[f"prefix-{item[1].key.replace('/', '-')}" for item in level],
+                settings=self.settings, budget=budget, **self._shared)
+            for item, future in zip(level, futures):
+                self._prefixes.futures[item[1].key] = future
+            self.n_prefix_tasks += len(level)
+
+    def _submit_splits(self, splits: list[list[_Split]], budget) -> None:
+        """Submit the splits of the new candidates in batched tasks, with one ``map``."""
+        chunks = self.batcher.chunks(splits, len(self._pending))
+        if not chunks:
+            return
+        any_prefix = any(split.chain for chunk in chunks for split in chunk)
+        payloads, prefixes, keys = [], [], []
+        for chunk in chunks:
+            first = chunk[0]
+            payloads.append([(split.params, split.fold, split.seed) for split in chunk])
+            if any_prefix:
+                prefixes.append([self._prefixes.futures[split.chain[-1]] if split.chain
+                                 else None for split in chunk])
+            repeat = first.split // self.n_folds
+            keys.append(f"fit-{first.key}-{first.fold}-{repeat}"
+                        + (f"-{len(chunk)}" if len(chunk) > 1 else ""))
+        iterables = [payloads, prefixes] if any_prefix else [payloads]
+        futures = self.backend.map(fit_and_score_splits, *iterables, keys=keys,
+                                   scorers=self._scorers, settings=self.settings,
+                                   budget=budget, **self._shared)
+        for chunk, future in zip(chunks, futures):
+            self._tasks[id(future)] = _Task(future, chunk)
+            self._completed.add(future)
+        self.n_tasks += len(chunks)
+
+    def _submit_retry(self) -> None:
+        """Submit the next split of a killed task alone (one at a time, without prefixes).
+
+        One at a time, so that a split that kills its worker again takes no
+        other split down with it; without the pipeline prefix (it may be what
+        was lost), the whole candidate is fitted, which gives the same scores.
+        """
+        while self._retries and not self._retry_in_flight:
+            key, split = self._retries.popleft()
+            pending = self._pending.get(key)
+            if pending is None or pending.records[split] is not None:
+                continue
+            repeat, fold = divmod(split, self.n_folds)
+            budget = (None if self._deadline is None
+                      else max(0.0, self._deadline - time.monotonic()))
+            future = self.backend.submit(
+                fit_and_score_splits, [(pending.params, fold, self.repeat_seeds[repeat])],
+                key=f"fit-{key}-{fold}-{repeat}-alone", scorers=self._scorers,
+                settings=self.settings, budget=budget, **self._shared)
+            self._tasks[id(future)] = _Task(future, [_Split(key, pending.params, split, fold,
+                                                            self.repeat_seeds[repeat])], True)
+            self._retry_in_flight = True
+            self._completed.add(future)
+            self.n_tasks += 1
+            self.n_retries += 1
+
+    # ------------------------------------------------------------------ collecting
+
+    def wait(self, deadline: float | None = None) -> list[str]:
+        """Wait for split results; return the keys of the candidates that finished.
+
+        Raises
+        ------
+        TimeoutError
+            When `deadline` passes first (and sets :attr:`out_of_time`); also,
+            with ``error_score="raise"``, a split's own eval_timeout (then
+            :attr:`out_of_time` stays False).
+        """
+        if not self._tasks:
+            return []
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            future = self._completed.next(timeout=timeout)
+        except TimeoutError:
+            if deadline is not None and time.monotonic() >= deadline:
+                self.out_of_time = True
+                raise _DeadlineReached() from None
+            raise
+        return self._collect_all([future])
+
+    def drain(self) -> list[str]:
+        """Collect the results already finished, without waiting."""
+        return self._collect_all([])
+
+    def _collect_all(self, done: list) -> list[str]:
+        while self._tasks:  # whatever else is done already, without waiting
+            try:
+                done.append(self._completed.next(timeout=0))
+            except (TimeoutError, StopIteration):
+                break
+        done = [future for future in done if id(future) in self._tasks]
+        finished, released = [], []
+        try:
+            for future, outcome in zip(done, self._outcomes(done)):
+                finished.extend(self._collect(future, outcome, released))
+        finally:
+            released.extend(self._prefixes.release_idle(self.keep_idle_prefixes))
+            if released:
+                self.backend.release(released)
+            self._recycle_stuck()
+        return finished
+
+    def _outcomes(self, futures: list) -> list:
+        """The result, or the exception, of each finished future: one gather when all ran."""
+        if not futures:
+            return []
+        try:
+            return self.backend.gather(futures)
+        except (Exception, CancelledError):  # noqa: BLE001 - one failed: take them one by one
+            return [_outcome(future) for future in futures]
+
+    def _collect(self, future, outcome, released: list) -> list[str]:
+        task = self._tasks.pop(id(future))
+        if task.alone:
+            self._retry_in_flight = False
+        if isinstance(outcome, WorkersLostError):  # no split can run: the fit fails
+            self.cancel()
+            raise outcome
+        released.append(future)
+        if isinstance(outcome, TaskKilledError) and not task.alone:
+            # the task died with its worker, maybe for another split of it or of another
+            # task (out of memory): each split runs again alone, so only the culprit fails
+            for split in task.splits:
+                self._prefixes.unuse(split.chain)
+                if split.key in self._pending:
+                    self._retries.append((split.key, split.split))
+            self._submit_retry()
+            return []
+        if isinstance(outcome, BaseException):
+            if self.settings.error_score == "raise":
+                self._note_stuck(getattr(outcome, "stuck_in", None))
+                self.cancel()
+                raise outcome
+            # a lost worker or a cancelled dependency: the splits failed
+            record = failure_record(Status.ERROR, f"{type(outcome).__name__}: {outcome}",
+                                    self.metrics, self.settings)
+            outcome = [record] * len(task.splits)
+        finished = []
+        for split, record in zip(task.splits, outcome):
+            self._prefixes.unuse(split.chain)
+            self._note_stuck(record.stuck_in)
+            if record.ok:
+                self.batcher.record(record.fit_time + record.score_time)
+            pending = self._pending.get(split.key)
+            if pending is None:
+                continue
+            pending.records[split.split] = record
+            pending.remaining -= 1
+            if pending.remaining:
+                continue
+            del self._pending[split.key]
+            if any(r.status == Status.BUDGET for r in pending.records):
+                self.out_of_time = True
+                continue
+            self.results[split.key] = CandidateResult.from_splits(pending.params,
+                                                                  pending.records)
+            finished.append(split.key)
+        self._submit_retry()
+        return finished
+
+    def _note_stuck(self, stuck_in) -> None:
+        """Remember a process that a timed-out split left running its fit (once)."""
+        if stuck_in is None:
+            return
+        stuck_in = tuple(stuck_in)
+        if stuck_in not in self._recycled:
+            self._recycled.add(stuck_in)
+            self._stuck.append(stuck_in)
+
+    def _recycle_stuck(self) -> None:
+        """Recycle the processes noted by :meth:`_note_stuck`, each once per fit.
+
+        The backend runs again the other tasks that were running there (within
+        its bounded retries), so other candidates' results do not change, and
+        refuses to recycle this process.
+        """
+        while self._stuck:
+            identity, _ = self._stuck.pop(0)
+            if self.backend.recycle(identity):
+                self.n_recycled += 1
+
+    # ------------------------------------------------------------------ batches and ends
+
+    def evaluate(self, candidates, *, deadline: float | None = None):
+        """Evaluate a batch: submit, then wait for all of it (or the deadline).
+
+        Returns
+        -------
+        keys : list of str
+            The key of each candidate; those in :attr:`results` were evaluated.
+        cache_hits : int
+        """
+        keys, hits = self.submit(candidates, deadline=deadline)
+        while self._pending and not self.out_of_time:
+            try:
+                self.wait(deadline)
+            except _DeadlineReached:
+                break
+        if self.out_of_time:
+            self.drain()
+            self.cancel()
+        self.backend.release(self._prefixes.release_idle(0))
+        return keys, hits
+
+    def cancel(self) -> None:
+        """Cancel every task in flight and forget their candidates."""
+        futures = [task.future for task in self._tasks.values()] + self._prefixes.clear()
+        if futures:
+            self.backend.cancel(futures)
+            self.backend.release(futures)
+        self._tasks.clear()
+        self._retries.clear()
+        self._retry_in_flight = False
+        self._pending.clear()
+        self._completed = self.backend.as_completed()
+
+    def close(self) -> None:
+        """Cancel what is in flight and release the data sent."""
+        self.cancel()
+        self.backend.release([*self._shared.values(), self._scorers])
+
+
+class _DeadlineReached(TimeoutError):
+    """The search's own deadline (``max_time``) passed while waiting: only this ends it early."""
