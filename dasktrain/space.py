@@ -723,8 +723,11 @@ def as_dimension(value, name: str = "value") -> Dimension:
     where = f"param_distributions[{name!r}]"
     if isinstance(value, Dimension):
         return value
-    if isinstance(value, (list, tuple, range)) or (
-            isinstance(value, np.ndarray) and value.ndim == 1):
+    if isinstance(value, np.ndarray) and value.ndim != 1:
+        raise ValueError(f"The 'param_distributions' parameter has an array of choices for "
+                         f"{name!r} that is not one-dimensional (shape {value.shape}); "
+                         f"{where} needs a one-dimensional list of choices.")
+    if isinstance(value, (list, tuple, range)) or isinstance(value, np.ndarray):
         if len(value) == 0:
             raise ValueError(f"The 'param_distributions' parameter has an empty list of choices "
                              f"for {name!r}; {where} needs at least one choice.")
@@ -853,7 +856,7 @@ class SearchSpace:
     Parameters
     ----------
     branches : list of dict
-        Name -> dimension, at least one branch, none empty.
+        Name -> dimension, at least one branch (an empty one is the estimator as given).
 
     Attributes
     ----------
@@ -875,8 +878,8 @@ class SearchSpace:
 
     def __init__(self, branches):
         branches = tuple(dict(branch) for branch in branches)
-        if not branches or any(not branch for branch in branches):
-            raise ValueError("A SearchSpace needs at least one branch, and no empty branch.")
+        if not branches:
+            raise ValueError("A SearchSpace needs at least one branch.")
         for branch in branches:
             for name, dimension in branch.items():
                 if not isinstance(dimension, Dimension):
@@ -989,7 +992,8 @@ def as_search_space(param_distributions, estimator=None) -> SearchSpace:
         if as_list and not isinstance(entry, dict):
             raise TypeError("The 'param_distributions' parameter as a list must hold dicts. "
                             f"Got {_describe(entry)} at position {index} instead.")
-        branch = as_space(entry)
+        # an empty dict is the estimator as it is (scikit-learn's searches evaluate it)
+        branch = as_space(entry) if entry else {}
         if estimator is not None:
             for name in branch:
                 _check_name(name, branch, estimator)

@@ -7,10 +7,7 @@ GeneticSearchCV with a small population (see :func:`make_search`), and since
 candidates come from a genetic algorithm, rows of ``cv_results_`` are found by
 their parameters (:func:`row_of`), never by grid position.
 
-Tests of behaviour that issue 12 (section 4) lists as differing today are
-written as scikit-learn's behaviour demands and marked ``xfail(strict=True)``
-with reason "issue 12: ..."; failures found by the port are marked "bug: ...".
-The accepted differences (duplicate choices rejected, parameter names checked
+Tests are written as scikit-learn's behaviour demands. The accepted differences (duplicate choices rejected, parameter names checked
 strictly before work, verbose output) are listed in
 docs/user_guide/search_parity.rst, with the parts of scikit-learn's file that
 are out of scope; each such part is named below, where it would have been.
@@ -325,8 +322,7 @@ def test_trivial_cv_results_attr():
 
 @pytest.mark.parametrize("scoring", [
     None,
-    pytest.param(["accuracy", "precision"], marks=pytest.mark.xfail(
-        strict=True, reason="issue 12: an error while scoring fails the fit")),
+    ["accuracy", "precision"],
 ])
 def test_no_refit(scoring):
     # model selection alone, without refitting; MockClassifier.predict returns a number,
@@ -386,10 +382,7 @@ def test_search_when_param_grid_includes_range():
     ({"C": 1}, TypeError, r"'param_distributions'.*'C'.*Got 1 \(int\)"),
     ({"C": []}, ValueError, r"'param_distributions'.*empty list of choices for 'C'"),
     ({"C": "1,2,3"}, TypeError, r"'param_distributions'.*'C'.*Got '1,2,3' \(str\)"),
-    pytest.param({"C": np.ones((3, 2))}, ValueError, r"'param_distributions'.*'C'",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "bug: a 2-D array of choices raises TypeError, not ValueError as "
-                     "scikit-learn (dasktrain/space.py as_dimension)"))),
+    ({"C": np.ones((3, 2))}, ValueError, r"'param_distributions'.*'C'"),
     (0, TypeError, r"'param_distributions'.*Got 0 \(int\)"),
     ([{"C": [1]}, 0], TypeError, r"'param_distributions'"),
     ({"foo": 0}, TypeError, r"'param_distributions'.*'foo'"),
@@ -442,8 +435,6 @@ def test_search_sparse_scoring(csr_container):
     np.testing.assert_array_equal(y_pred, y_pred3)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: a pairwise estimator's kernel is split by "
-                                       "rows only")
 def test_search_precomputed_kernel():
     X_, y_ = make_classification(n_samples=200, n_features=100, random_state=0)
     K_train = np.dot(X_[:180], X_[:180].T)
@@ -694,8 +685,6 @@ def check_conditional_masking(cv_results):
                and cv_results["param_degree"].mask[i] for i in rbf)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: a list of dicts as param_distributions "
-                                       "(section 2)")
 def test_search_cv_results_conditional_space():
     X, y = make_classification(n_samples=50, n_features=4, random_state=42)
     space = [{"kernel": ["rbf"], "C": [1, 10], "gamma": [0.1, 1.0]},
@@ -711,8 +700,6 @@ def test_search_cv_results_conditional_space():
     check_conditional_masking(cv_results)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: a list of dicts as param_distributions "
-                                       "(section 2)")
 def test_random_search_cv_results():
     X, y = make_classification(n_samples=50, n_features=4, random_state=42)
     space = [{"kernel": ["rbf"], "C": expon(scale=10), "gamma": expon(scale=0.1)},
@@ -727,8 +714,6 @@ def test_random_search_cv_results():
     check_conditional_masking(cv_results)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: folds given as boolean masks are taken as "
-                                       "indices")
 def test_search_default_iid():
     # noise-free 2-d data, split into two folds that are not iid: the first holds all
     # four blobs, the second only two; cv is given as boolean masks
@@ -824,8 +809,6 @@ def test_search_cv_score_samples_error():
                                          "'score_samples'")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: sample_weight is not given to the scorers, "
-                                       "so no warning when one cannot take it")
 def test_unsupported_sample_weight_scorer():
     def fake_score_func(y_true, y_pred):
         """A score function that does not take sample_weight."""
@@ -849,7 +832,6 @@ def test_unsupported_sample_weight_scorer():
         search.fit(X, y, sample_weight=sw)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: sample_weight does not weight the CV scores")
 @pytest.mark.parametrize("estimator, space", [
     (LogisticRegression(), {"C": [1, 10, 100]}),
     (Ridge(), {"alpha": [1, 0.1, 0.01]}),
@@ -1005,9 +987,6 @@ def test_predict_proba_disabled():
     assert not hasattr(search, "predict_proba")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: an empty param_distributions is rejected; scikit-learn evaluates the estimator "
-    "as given (dasktrain/space.py as_space)"))
 def test_empty_space_evaluates_the_estimator():
     X = np.arange(20).reshape(5, -1)
     y = [0, 0, 1, 1, 1]
@@ -1065,8 +1044,6 @@ def test_search_failing_classifier(error_score):
         assert search.best_index_ != failing
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: the failure warning counts candidates, "
-                                       "not fits")
 @pytest.mark.parametrize("error_score, shown", [(0.0, r"0\.0"), (float("nan"), "nan")])
 def test_search_failing_classifier_warning_message(error_score, shown):
     X, y = make_classification(n_samples=20, n_features=10, random_state=0)
@@ -1116,8 +1093,6 @@ class FoldFailingClassifier(ClassifierMixin, BaseEstimator):
         return np.full(len(X), self.classes_[0])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: 'All fits failed' when every candidate has "
-                                       "one failed fold")
 def test_one_failed_fold_per_candidate_warns():
     # KFold(3) on 20 samples trains on 13, 13 and 14: the third split of every candidate
     # fails, the other six fits succeed; scikit-learn warns and goes on
@@ -1138,7 +1113,6 @@ def failing_scorer(estimator, X, y):
     return accuracy_score(y, estimator.predict(X))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: an error while scoring fails the fit")
 def test_scoring_failure_is_recorded():
     # scikit-learn records error_score for the split, warns "Scoring failed" (not a
     # FitFailedWarning: the fit succeeded) and goes on
@@ -1234,9 +1208,6 @@ def test_empty_cv_iterator_error():
         search.fit(X, y)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: cv.get_n_splits() is not checked against the splits of cv.split() "
-    "(dasktrain/model_selection/_search.py GeneticSearchCV._folds)"))
 def test_random_search_bad_cv():
     class BrokenKFold(KFold):
         def get_n_splits(self, *args, **kw):
@@ -1283,11 +1254,6 @@ def test_searchcv_raise_warning_with_non_finite_score(return_train_score):
     assert np.all(ranks[~non_finite] < ranks.max())
 
 
-DICT_SCORER = pytest.mark.xfail(strict=True, reason="issue 12: a callable scorer returning a "
-                                                    "dict of metrics")
-
-
-@DICT_SCORER
 def test_callable_multimetric_confusion_matrix():
     def custom_scorer(clf, X, y):
         cm = confusion_matrix(y, clf.predict(X))
@@ -1302,7 +1268,6 @@ def test_callable_multimetric_confusion_matrix():
     assert search.score(X, y) == pytest.approx(cm[0, 1])
 
 
-@DICT_SCORER
 def test_callable_multimetric_same_as_list_of_strings():
     def custom_scorer(est, X, y):
         y_pred = est.predict(X)
@@ -1336,7 +1301,6 @@ def test_callable_single_metric_same_as_single_string():
         assert search.score(X, y) == pytest.approx(search_str.score(X, y))
 
 
-@DICT_SCORER
 def test_callable_multimetric_error_on_invalid_key():
     def bad_scorer(est, X, y):
         return {"bad_name": 1}
@@ -1349,7 +1313,6 @@ def test_callable_multimetric_error_on_invalid_key():
         search.fit(X, y)
 
 
-@DICT_SCORER
 def test_callable_multimetric_error_failing_clf():
     def custom_scorer(est, X, y):
         return {"acc": 1}
@@ -1417,8 +1380,6 @@ def test_search_cv__pairwise_property_delegated_to_base_estimator():
         assert search.__sklearn_tags__().input_tags.pairwise == pairwise
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: a pairwise estimator's distance matrix is "
-                                       "split by rows only")
 def test_search_cv_pairwise_property_equivalence_of_precomputed():
     X, y = make_classification(n_samples=50, random_state=0)
     space = {"n_neighbors": [10]}
@@ -1608,8 +1569,6 @@ def test_search_cv_using_minimal_compatible_estimator(Predictor):
 # over the generations, not scikit-learn's per-fit lines).
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: a pipeline step and its nested parameters "
-                                       "in one dict (section 2)")
 def test_search_estimator_param():
     # the objects in the space are left alone; the step's nested parameter is set
     X, y = make_classification(random_state=42)
@@ -1656,8 +1615,6 @@ def test_search_html_repr_unfitted_and_no_refit():
         assert "<div>DummyClassifier</div>" in estimator_html_repr(search)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: the HTML repr after refit does not show "
-                                       "best_estimator_")
 def test_search_html_repr_after_refit():
     X, y = make_classification(random_state=42)
     pipeline = Pipeline([("scale", StandardScaler()), ("clf", DummyClassifier())])

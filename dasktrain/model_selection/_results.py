@@ -70,8 +70,11 @@ def check_failures(results: list[CandidateResult], n_splits: int, error_score) -
     """
     total = len(results) * n_splits
     n_failed = sum(result.n_failed_fits for result in results)
-    errors = Counter(result.error for result in results if result.n_failed_fits)
-    summary = "\n".join(f"{'-' * 80}\n{count} candidates failed with the following error:\n"
+    errors: Counter = Counter()
+    for result in results:
+        if result.n_failed_fits:
+            errors[result.error] += result.n_failed_fits
+    summary = "\n".join(f"{'-' * 80}\n{count} fits failed with the following error:\n"
                         f"{error}" for error, count in errors.most_common(5))
     if total and n_failed == total:
         raise ValueError(

@@ -467,6 +467,10 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
             folds.append((train, test))
         if not folds:
             raise ValueError(f"The 'cv' parameter of {type(self).__name__} gave no splits.")
+        expected = cv.get_n_splits(X, y, groups)
+        if expected != len(folds):
+            raise ValueError("cv.split and cv.get_n_splits return inconsistent results. "
+                             f"Expected {expected} splits, got {len(folds)}")
         dtype = np.int32 if n_samples < 2**31 else np.int64
         return [(train.astype(dtype), test.astype(dtype)) for train, test in folds]
 
@@ -687,8 +691,9 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         """
         _check_refit(self, "score")
         check_is_fitted(self)
-        scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_
-        return scorer(self.best_estimator_, X, y)
+        scorer = self.scorer_[self.refit] if isinstance(self.scorer_, dict) else self.scorer_
+        score = scorer(self.best_estimator_, X, y)
+        return score[self.refit] if isinstance(score, dict) else score
 
     @available_if(_estimator_has("predict"))
     def predict(self, X):
