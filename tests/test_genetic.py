@@ -14,7 +14,7 @@ from test_space import PLAIN_TYPES, seeds, spaces
 
 from dasktrain.model_selection._genetic import (breed, candidate_key, crossover, mutate,
                                                 random_candidate, select_survivors, tournament)
-from dasktrain.space import Categorical, Continuous, Integer
+from dasktrain.space import Categorical, Continuous, Integer, SearchSpace
 
 PROPERTY = settings(max_examples=50, deadline=None)
 NAN = math.nan
@@ -310,3 +310,41 @@ SPACE = {"a": Integer(0, 3)}
 def test_bad_operator_arguments(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+# --------------------------------------------------------------------------- branches
+
+BRANCHES = SearchSpace([
+    {"kind": Categorical(["a"]), "x": Continuous(0.0, 1.0), "shared": Integer(0, 9)},
+    {"kind": Categorical(["b"]), "y": Integer(10, 20), "shared": Integer(0, 9)},
+])
+
+
+def test_mutation_may_switch_branch_and_draws_the_new_branch_afresh():
+    rng = np.random.default_rng(0)
+    parent = {"kind": "a", "x": 0.5, "shared": 3}
+    children = [mutate(parent, BRANCHES, rng) for _ in range(300)]
+    assert all(BRANCHES.contains(child) for child in children)
+    switched = [child for child in children if child["kind"] == "b"]
+    assert 0 < len(switched) < len(children)  # about 1 / (len(branch) + 1)
+    assert all(set(child) == {"kind", "y", "shared"} for child in switched)
+    assert len({child["shared"] for child in switched}) > 1  # drawn afresh
+
+
+def test_crossover_of_two_branches_mixes_only_what_both_share():
+    rng = np.random.default_rng(0)
+    a, b = {"kind": "a", "x": 0.5, "shared": 3}, {"kind": "b", "y": 15, "shared": 7}
+    for _ in range(50):
+        first, second = crossover(a, b, rng, space=BRANCHES)
+        assert set(first) == set(a) and set(second) == set(b)
+        assert first["kind"] == "a" and first["x"] == 0.5 and second["y"] == 15
+        assert {first["shared"], second["shared"]} == {3, 7}
+
+
+def test_breeding_across_branches_gives_candidates_of_the_space():
+    rng = np.random.default_rng(1)
+    parents = [random_candidate(BRANCHES, rng) for _ in range(6)]
+    children = breed(parents, [0.1, 0.5, 0.2, 0.9, 0.3, 0.4], BRANCHES, rng, n_children=40,
+                     crossover_probability=0.5, mutation_probability=0.5, tournsize=2)
+    assert all(BRANCHES.contains(child) for child in children)
+    assert {child["kind"] for child in children} == {"a", "b"}

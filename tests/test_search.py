@@ -18,7 +18,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge, RidgeClassifier
 from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, cross_validate
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -511,3 +511,77 @@ def test_steady_state_keeps_more_cheap_candidates_in_flight(monkeypatch):
     assert len(search.cv_results_["params"]) == 8 * 4
     # one worker: two candidates in flight at first, then (cheap fits) a population's worth
     assert seen[0] == 2 and max(seen) == 8
+
+
+# --------------------------------------------------------------------------- conditional spaces
+
+class LoggingScaler(StandardScaler):
+    """StandardScaler that appends a line to `log` on every fit (readable across processes)."""
+
+    def __init__(self, log=None):
+        super().__init__()
+        self.log = log
+
+    def fit(self, X, y=None, sample_weight=None):
+        if self.log is not None:
+            with open(self.log, "a") as stream:
+                stream.write("fit\n")
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+FAMILIES = [
+    {"clf": [RidgeClassifier()], "clf__alpha": Continuous(1e-3, 1e3, log=True)},
+    {"clf": [KNeighborsClassifier()], "clf__n_neighbors": Integer(1, 15),
+     "clf__weights": ["uniform", "distance"]},
+    {"clf": [DecisionTreeClassifier(random_state=0)], "clf__max_depth": Integer(1, 8)},
+]
+
+
+def conditional_search(log=None, **params):
+    pipe = Pipeline([("scale", LoggingScaler(log=log)), ("clf", RidgeClassifier())])
+    defaults = dict(population_size=6, generations=2, cv=CV, random_state=0)
+    return GeneticSearchCV(pipe, FAMILIES, **{**defaults, **params})
+
+
+@pytest.fixture(scope="module")
+def conditional_reference():
+    return conditional_search().fit(X, y)
+
+
+def test_a_space_over_three_families_is_the_same_on_every_backend(backend,
+                                                                    conditional_reference,
+                                                                    tmp_path):
+    log = tmp_path / "scaler-fits.log"
+    search = conditional_search(log=str(log), **backend).fit(X, y)
+    reference = conditional_reference.cv_results_
+    frame = comparable(search.cv_results_).drop(columns=["params", "param_clf"])
+    expected = comparable(reference).drop(columns=["params", "param_clf"])
+    pd.testing.assert_frame_equal(frame, expected)
+    assert [repr(p) for p in search.cv_results_["params"]] == [repr(p) for p in
+                                                               reference["params"]]
+    families = {type(params["clf"]).__name__ for params in search.cv_results_["params"]}
+    assert len(families) >= 2
+    # the scaler is shared by every candidate: fitted once per fold (+ once for the refit)
+    assert len(log.read_text().splitlines()) == CV.get_n_splits() + 1
+
+
+def test_a_conditional_space_masks_the_parameters_a_candidate_does_not_have(
+        conditional_reference):
+    results = conditional_reference.cv_results_
+    for index, params in enumerate(results["params"]):
+        for name in ("clf__alpha", "clf__n_neighbors", "clf__max_depth"):
+            assert bool(results[f"param_{name}"].mask[index]) == (name not in params)
+        # each candidate's scores are those of its own pipeline
+        pipe = Pipeline([("scale", StandardScaler()), ("clf", RidgeClassifier())])
+        expected = cross_validate(pipe.set_params(**params), X, y, cv=CV)["test_score"]
+        np.testing.assert_allclose([results[f"split{k}_test_score"][index] for k in range(3)],
+                                   expected)
+    assert conditional_reference.best_estimator_.named_steps["clf"] is not FAMILIES[0]["clf"][0]
+
+
+def test_a_nested_parameter_of_another_family_is_rejected_before_any_work():
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", RidgeClassifier())])
+    search = GeneticSearchCV(pipe, [{"clf": [KNeighborsClassifier()], "clf__alpha": [1.0]}])
+    with pytest.raises(ValueError, match="'clf__alpha' that is not a parameter of "
+                                         "KNeighborsClassifier"):
+        search.fit(X, y)

@@ -601,7 +601,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                     backend, self.estimator, X, y, fit_params, folds, scorers,
                     repeat_seeds=repeat_seeds, settings=settings, score_params=score_params,
                     candidate_key=candidate_key,
-                    keep_idle_prefixes=0 if strategy.batch else 4 * backend.n_workers * n_folds)
+                    keep_idle_prefixes=4 * backend.n_workers * n_folds)
                 engine = SearchEngine(
                     strategy, evaluator, metric=metric, n_generations=self.generations,
                     n_slots=backend.n_workers, deadline=deadline, callbacks=callbacks,

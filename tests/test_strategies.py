@@ -1,0 +1,96 @@
+"""Strategies as ask/tell objects: what they ask for, whatever the order they are told in."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dasktrain.model_selection._genetic import candidate_key
+from dasktrain.model_selection._records import Outcome
+from dasktrain.model_selection._strategies import STRATEGIES, Generational, SteadyState
+from dasktrain.space import Categorical, Continuous, Integer, SearchSpace
+
+SPACE = SearchSpace([{"x": Continuous(0.0, 1.0), "n": Integer(1, 20),
+                      "kind": Categorical(["a", "b", "c"])}])
+OPTIONS = dict(population_size=6, crossover_probability=0.5, mutation_probability=0.5,
+               tournament_size=2, elitism=True)
+
+
+def score(candidate) -> float:
+    return -abs(candidate["x"] - 0.3) - abs(candidate["n"] - 7) / 20
+
+
+def outcome(candidate) -> Outcome:
+    return Outcome(candidate_key(candidate), candidate, score(candidate), "ok")
+
+
+def run_generational(order_seed: int | None, generations: int = 4) -> list[list[dict]]:
+    strategy = Generational(SPACE, np.random.default_rng(0), **OPTIONS)
+    asked = []
+    for _ in range(generations):
+        batch = strategy.ask(100)
+        asked.append(batch)
+        told = list(batch)
+        if order_seed is not None:
+            np.random.default_rng(order_seed).shuffle(told)
+        completed = [strategy.tell(outcome(candidate)) for candidate in told]
+        assert completed == [False] * (len(told) - 1) + [True]
+    return asked
+
+
+def test_generational_asks_the_same_whatever_order_it_is_told_in():
+    assert run_generational(None) == run_generational(1) == run_generational(2)
+
+
+def test_every_candidate_asked_for_is_new():
+    for name, cls in STRATEGIES.items():
+        strategy = cls(SPACE, np.random.default_rng(0), **OPTIONS)
+        keys = []
+        for _ in range(10):
+            batch = strategy.ask(6)
+            keys.extend(candidate_key(candidate) for candidate in batch)
+            for candidate in batch:
+                strategy.tell(outcome(candidate))
+        assert len(keys) == len(set(keys)) == 60, name
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_a_small_space_is_asked_for_once_then_exhausted(name):
+    space = SearchSpace([{"n": Integer(1, 4)}, {"kind": Categorical(["a", "b"])}])
+    strategy = STRATEGIES[name](space, np.random.default_rng(0), **OPTIONS)
+    asked = []
+    for _ in range(5):
+        batch = strategy.ask(6)
+        asked.extend(batch)
+        for candidate in batch:
+            value = candidate["n"] / 4 if "n" in candidate else math.nan
+            strategy.tell(Outcome(candidate_key(candidate), candidate, value, "ok"))
+    assert sorted(map(repr, asked)) == sorted(map(repr, [{"n": n} for n in range(1, 5)]
+                                                  + [{"kind": "a"}, {"kind": "b"}]))
+    assert strategy.exhausted and strategy.ask(6) == []
+
+
+def test_steady_state_breeds_after_the_first_population_and_replaces_the_worst():
+    strategy = SteadyState(SPACE, np.random.default_rng(0), **OPTIONS)
+    first = strategy.ask(6)
+    assert strategy.ask(1) == []  # nothing told yet: no parents to breed from
+    for candidate in first:
+        strategy.tell(outcome(candidate))
+    worst = min(strategy.population, key=lambda o: o.score)
+    (child,) = strategy.ask(1)
+    best = dict(child, x=0.3, n=7)
+    strategy.tell(outcome(best))
+    assert worst not in strategy.population
+    assert any(o.params == best for o in strategy.population)
+
+
+def test_strategies_save_and_restore_their_state():
+    strategy = Generational(SPACE, np.random.default_rng(0), **OPTIONS)
+    for candidate in strategy.ask(6):
+        strategy.tell(outcome(candidate))
+    state = strategy.state()
+    again = Generational(SPACE, np.random.default_rng(99), **OPTIONS)
+    again.set_state(state)
+    assert again.ask(6) == strategy.ask(6)
