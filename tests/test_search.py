@@ -585,3 +585,44 @@ def test_a_nested_parameter_of_another_family_is_rejected_before_any_work():
     with pytest.raises(ValueError, match="'clf__alpha' that is not a parameter of "
                                          "KNeighborsClassifier"):
         search.fit(X, y)
+
+
+# --------------------------------------------------------------------------- limits (issue 18)
+
+def test_infinite_limits_mean_no_limit():
+    search = small_search(eval_timeout=float("inf"), max_time=float("inf"),
+                          generations=1).fit(X, y)
+    assert set(search.cv_results_["status"]) == {"ok"}
+    assert len(search.cv_results_["params"]) == 10
+
+
+def test_a_timeout_error_that_is_not_the_deadline_is_raised(inprocess_client):
+    """A TimeoutError raised while the search waits (here by a real SIGALRM handler) is
+    not taken for max_time: it leaves fit, instead of ending the search early."""
+    import signal
+
+    def alarm(signum, frame):
+        raise TimeoutError("raised by a signal handler")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        search = GeneticSearchCV(SlowClassifier(delay=0.2), {"shift": Continuous(0.0, 1.0)},
+                                 population_size=4, generations=4, cv=2, random_state=0,
+                                 use_dask=True, client=inprocess_client)
+        with pytest.raises(TimeoutError, match="signal handler"):
+            search.fit(X, y)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not hasattr(search, "cv_results_")
+
+
+def test_a_checkpoint_in_a_missing_directory_is_refused_before_any_work(tmp_path, monkeypatch):
+    def no_evaluator(*args, **kwargs):
+        raise AssertionError("the search started evaluating")
+
+    monkeypatch.setattr(search_module, "Evaluator", no_evaluator)
+    search = small_search(checkpoint=str(tmp_path / "missing" / "search.ckpt"))
+    with pytest.raises(ValueError, match="'checkpoint' parameter.*does not exist"):
+        search.fit(X, y)

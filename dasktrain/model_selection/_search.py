@@ -164,11 +164,15 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
     ----------
     estimator : estimator object
         The estimator (or pipeline) to tune; it is cloned for every fit.
-    param_distributions : dict
+    param_distributions : dict or list of dict
         Parameter name -> :class:`~dasktrain.space.Integer`,
         :class:`~dasktrain.space.Continuous`,
         :class:`~dasktrain.space.Categorical`, a list of choices, or a frozen
-        ``scipy.stats`` distribution (as for RandomizedSearchCV).
+        ``scipy.stats`` distribution (as for RandomizedSearchCV). A list of
+        such dicts is a conditional space: each candidate comes from one dict
+        (drawn uniformly), and a dict may set a pipeline step (a list of
+        estimators) together with that step's nested ``step__param``
+        parameters, which are set after the step.
     scoring : str, callable, list, tuple, set, dict or None, default=None
         As in scikit-learn's searches: one metric (a name from
         :func:`sklearn.metrics.get_scorer_names` or a callable
@@ -182,12 +186,17 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         Number of candidates in the population (and children per generation).
     generations : int, default=10
         Number of generations after the initial population (generation 0).
+        The search evaluates ``population_size * (generations + 1)`` distinct
+        candidates: a child equal to a candidate already evaluated is bred
+        again (then replaced by a random one), so every generation evaluates
+        ``population_size`` new candidates while the space has them; a space
+        with fewer points is evaluated whole and the search ends.
     crossover_probability : float, default=0.5
         Probability that a child is made by crossover of two parents.
     mutation_probability : float, default=0.5
         Probability that a child is a mutated parent. The two probabilities
-        must sum to at most 1; the rest of the children are copies of a parent
-        (counted as cache hits, never evaluated again).
+        must sum to at most 1; the rest of the children are copies of a parent,
+        which are bred again as any child equal to a known candidate.
     tournament_size : int, default=3
         Number of candidates in each selection tournament.
     elitism : bool, default=True
@@ -213,6 +222,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         Seconds for the whole search, enforced while tasks run: when it is up,
         the running evaluations are cancelled, the search ends with the
         candidates fully evaluated so far, and the best is still refit.
+        ``float("inf")`` is no limit.
     eval_timeout : float or None, default=None
         Seconds allowed for one fit-and-score of a candidate on one split,
         enforced inside the task while it runs. A timed-out split scores
@@ -223,6 +233,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         process is replaced, and the tasks that were running there run again.
         With ``use_dask=False`` and a limit, even ``n_jobs=None`` runs the fits
         in a separate local process (so the estimator must be picklable).
+        ``float("inf")`` is no limit. Without a limit, a fit that never
+        returns keeps the search waiting for it.
     error_score : "raise" or float, default=np.nan
         Score of a split whose fit or scoring failed (the candidate is marked
         ``"error"`` with the reason in ``cv_results_["error"]``). "raise"
@@ -288,7 +300,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         One row per generation: ``generation`` (0 is the initial population),
         ``best``, ``mean`` and ``std`` of the population's scores after
         selection, ``evaluations`` (new candidates evaluated), ``cache_hits``
-        (proposed candidates already evaluated or proposed twice) and
+        (children bred equal to a known candidate, and bred again) and
         ``seconds`` (wall time of the generation).
     n_features_in_ : int
         Number of features seen during fit (``refit=True`` only).
