@@ -32,7 +32,7 @@ from ._evaluator import Evaluator
 from ._genetic import candidate_key
 from ._results import CandidateFailedWarning, best_index, check_failures, format_results
 from ._results import metric_names
-from ._strategies import STRATEGIES
+from ._strategies import INITS, STRATEGIES
 from ._tasks import Settings, build_candidate
 
 __all__ = ["CandidateFailedWarning", "GeneticSearchCV"]
@@ -263,6 +263,17 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         Greater than 0 shows a progress bar over the generations.
     return_train_score : bool, default=False
         Also score every fit on its training part (``*_train_*`` keys).
+    init : {"random", "latin_hypercube", "sobol"}, default="random"
+        How the initial population is drawn: at random, or spread over the
+        space by a scrambled Latin hypercube or Sobol design
+        (:mod:`scipy.stats.qmc`; the branches of a conditional space take
+        turns).
+    screening : float, default=1.0
+        Children bred per child evaluated. Above 1, that many times more
+        children are bred (plus a quarter as many random candidates), a tree
+        ensemble fitted on the candidates evaluated so far predicts their
+        scores, and those with the highest expected improvement are
+        evaluated; the batches stay as parallel as without it.
 
     Attributes
     ----------
@@ -371,6 +382,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         "random_state": ["random_state"],
         "verbose": [Interval(numbers.Integral, 0, None), "boolean"],
         "return_train_score": ["boolean"],
+        "init": [Options(INITS)],
+        "screening": [Interval(numbers.Real, 1, None)],
     }
 
     def __init__(self, estimator, param_distributions, *, scoring=None, cv=5,
@@ -379,7 +392,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                  strategy="generational", n_repeats=1, max_time=None, eval_timeout=None,
                  error_score=np.nan, refit=True, callbacks=None, checkpoint=None,
                  random_state=None, use_dask=False, client=None, n_jobs=None, verbose=0,
-                 return_train_score=False):
+                 return_train_score=False, init="random", screening=1.0):
         self.estimator = estimator
         self.param_distributions = param_distributions
         self.scoring = scoring
@@ -404,6 +417,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.return_train_score = return_train_score
+        self.init = init
+        self.screening = screening
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -500,6 +515,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
             "scoring": value_key(self.scoring),
             "strategy": self.strategy,
             "population_size": self.population_size,
+            "init": self.init,
+            "screening": self.screening,
             "n_repeats": self.n_repeats,
             "n_folds": n_folds,
             "n_samples": len(X) if not hasattr(X, "shape") else int(X.shape[0]),
@@ -601,7 +618,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
             space, np.random.default_rng(strategy_seed), population_size=self.population_size,
             crossover_probability=self.crossover_probability,
             mutation_probability=self.mutation_probability,
-            tournament_size=self.tournament_size, elitism=self.elitism)
+            tournament_size=self.tournament_size, elitism=self.elitism, init=self.init,
+            screening=self.screening)
         try:
             for callback in callbacks:
                 if callable(getattr(callback, "on_start", None)):

@@ -20,15 +20,23 @@ import abc
 import math
 
 import numpy as np
+from scipy.stats import qmc
 
 from ..space import SearchSpace
 from ._genetic import breed, candidate_key, select_survivors
 from ._records import Outcome
+from ._surrogate import Surrogate, sample_size
 
 __all__ = ["STRATEGIES", "Generational", "SteadyState", "Strategy"]
 
 #: Tries to breed a child that is new before a fresh random candidate is drawn instead.
 BREED_TRIES = 10
+
+#: How the first candidates are drawn (the ``init`` parameter).
+INITS = ("random", "latin_hypercube", "sobol")
+
+#: Outcomes told before the surrogate screens children.
+MIN_SURROGATE_POINTS = 6
 
 
 class Strategy(abc.ABC):
@@ -43,6 +51,16 @@ class Strategy(abc.ABC):
     crossover_probability, mutation_probability : float
     tournament_size : int
     elitism : bool
+    init : {"random", "latin_hypercube", "sobol"}, default="random"
+        How the first ``population_size`` candidates are drawn: at random, or
+        spread over each branch's unit cube by a scrambled Latin hypercube or
+        Sobol design (:mod:`scipy.stats.qmc`), the branches taking turns.
+    screening : float, default=1.0
+        Children bred per child evaluated: with more than 1, that many times
+        more children are bred (with a quarter as many random candidates) and
+        those with the highest expected improvement predicted by a
+        :class:`~dasktrain.model_selection._surrogate.Surrogate` fitted on the
+        outcomes so far are evaluated.
 
     Attributes
     ----------
@@ -62,8 +80,13 @@ class Strategy(abc.ABC):
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, population_size: int,
                  crossover_probability: float, mutation_probability: float,
-                 tournament_size: int, elitism: bool):
+                 tournament_size: int, elitism: bool, init: str = "random",
+                 screening: float = 1.0):
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}. Got {init!r} instead.")
         self.space = space
+        self.init = init
+        self.screening = float(screening)
         self.rng = rng
         self.population_size = population_size
         self.crossover_probability = crossover_probability
@@ -74,6 +97,7 @@ class Strategy(abc.ABC):
         self.population: list[Outcome] = []
         self.n_duplicates = 0
         self._seen: set[str] = set()
+        self._history: list[tuple[dict, float]] = []  # every outcome told: (params, score)
 
     # ------------------------------------------------------------------ the interface
 
@@ -85,9 +109,14 @@ class Strategy(abc.ABC):
         has no new candidate left.
         """
 
-    @abc.abstractmethod
     def tell(self, outcome: Outcome) -> bool:
         """Take the outcome of a candidate asked for; True when it completes a generation."""
+        self._history.append((outcome.params, outcome.score))
+        return self._told(outcome)
+
+    @abc.abstractmethod
+    def _told(self, outcome: Outcome) -> bool:
+        """What the strategy does with an outcome (see :meth:`tell`)."""
 
     def flush(self) -> bool:
         """Close a generation cut short (the search is ending); True when there was one."""
@@ -99,7 +128,7 @@ class Strategy(abc.ABC):
         """Everything needed to continue later (a checkpoint): plain picklable values."""
         return {"rng": self.rng.bit_generator.state, "generation": self.generation,
                 "population": list(self.population), "n_duplicates": self.n_duplicates,
-                "seen": set(self._seen)}
+                "seen": set(self._seen), "history": list(self._history)}
 
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
@@ -107,6 +136,7 @@ class Strategy(abc.ABC):
         self.population = list(state["population"])
         self.n_duplicates = state["n_duplicates"]
         self._seen = set(state["seen"])
+        self._history = list(state["history"])
 
     # ------------------------------------------------------------------ shared rules
 
@@ -134,11 +164,51 @@ class Strategy(abc.ABC):
                 out.append(candidate)
         return out
 
+    def _initial(self, n: int) -> list[dict]:
+        """`n` new first candidates, drawn as `init` says."""
+        if self.init == "random":
+            return self._random(n)
+        n_branches = len(self.space.branches)
+        first = int(self.rng.integers(n_branches)) if n_branches > 1 else 0
+        counts = [0] * n_branches
+        for i in range(n):
+            counts[(first + i) % n_branches] += 1
+        out: list[dict] = []
+        for branch, count in enumerate(counts):
+            dims = self.space.branches[branch]
+            if not count:
+                continue
+            if not dims:
+                out.extend([{}] if self._take({}) else [])
+                continue
+            seed = int(self.rng.integers(2**31))
+            if self.init == "sobol":
+                points = qmc.Sobol(d=len(dims), scramble=True, seed=seed).random(count)
+            else:
+                points = qmc.LatinHypercube(d=len(dims), seed=seed).random(count)
+            for point in points:
+                try:
+                    candidate = self.space.from_unit(point, branch)
+                except TypeError:  # a distribution without quantiles: drawn at random
+                    candidate = self.space.sample(self.rng, branch)
+                if self._take(candidate):
+                    out.append(candidate)
+        return out + self._random(n - len(out))
+
     def _bred(self, n: int) -> list[dict]:
         """`n` new children of the population: a child equal to a candidate asked before
-        is bred again (:data:`BREED_TRIES` times), then replaced by a random new one."""
+        is bred again (:data:`BREED_TRIES` times), then replaced by a random new one.
+        With `screening`, the most promising of several times more children."""
+        if self.screening > 1 and n > 0:
+            surrogate = self._surrogate()
+            if surrogate is not None:
+                return self._screened(n, surrogate)
+        return self._breed_new(n, take=True)
+
+    def _breed_new(self, n: int, take: bool, avoid: set | None = None) -> list[dict]:
         parents = [outcome.params for outcome in self.population]
         scores = [outcome.score for outcome in self.population]
+        avoid = set() if avoid is None else avoid
         out: list[dict] = []
         while len(out) < n and not self.exhausted:
             for _ in range(BREED_TRIES):
@@ -146,16 +216,55 @@ class Strategy(abc.ABC):
                                  crossover_probability=self.crossover_probability,
                                  mutation_probability=self.mutation_probability,
                                  tournsize=self.tournament_size)
-                if self._take(child):
+                key = candidate_key(child)
+                if key not in self._seen and key not in avoid:
+                    avoid.add(key)
+                    if take:
+                        self._seen.add(key)
                     out.append(child)
                     break
                 self.n_duplicates += 1
             else:
-                fresh = self._random(1)
+                fresh = self._random_new(1, avoid) if not take else self._random(1)
                 if not fresh:
                     break
                 out.extend(fresh)
         return out
+
+    def _random_new(self, n: int, avoid: set) -> list[dict]:
+        """`n` random candidates neither asked for nor in `avoid` (not remembered)."""
+        out: list[dict] = []
+        for _ in range(20 * n):
+            if len(out) == n:
+                break
+            candidate = self.space.sample(self.rng)
+            key = candidate_key(candidate)
+            if key not in self._seen and key not in avoid:
+                avoid.add(key)
+                out.append(candidate)
+        return out
+
+    def _surrogate(self) -> Surrogate | None:
+        points = [(params, score) for params, score in self._history]
+        if sum(math.isfinite(score) for _, score in points) < MIN_SURROGATE_POINTS:
+            return None
+        surrogate = Surrogate(self.space)
+        surrogate.fit([params for params, _ in points], [score for _, score in points],
+                      seed=int(self.rng.integers(2**31)))
+        return surrogate if surrogate.fitted else None
+
+    def _screened(self, n: int, surrogate: Surrogate) -> list[dict]:
+        """The `n` most promising of ``screening * n`` new children and random candidates."""
+        size = sample_size(n, self.screening)
+        avoid: set[str] = set()
+        pool = self._breed_new(size, take=False, avoid=avoid)
+        pool += self._random_new(max(1, size // 4), avoid)
+        if not pool:
+            return []
+        chosen = [pool[index] for index in surrogate.rank(pool)[:n]]
+        for candidate in chosen:
+            self._seen.add(candidate_key(candidate))
+        return chosen
 
 
 class Generational(Strategy):
@@ -188,22 +297,22 @@ class Generational(Strategy):
     def __init__(self, space, rng, **options):
         super().__init__(space, rng, **options)
         self._asked: list[str] = []  # keys of the generation being evaluated, in order
-        self._told: dict[str, Outcome] = {}
+        self._told_now: dict[str, Outcome] = {}
 
     def ask(self, n: int) -> list[dict]:
         if self._asked:
             return []
         wanted = min(n, self.population_size)
         if self.generation == 0 or not self.population:
-            children = self._random(wanted)
+            children = self._initial(wanted) if self.generation == 0 else self._random(wanted)
         else:
             children = self._bred(wanted)
         self._asked = [candidate_key(child) for child in children]
         return children
 
-    def tell(self, outcome: Outcome) -> bool:
-        self._told[outcome.key] = outcome
-        if any(key not in self._told for key in self._asked):
+    def _told(self, outcome: Outcome) -> bool:
+        self._told_now[outcome.key] = outcome
+        if any(key not in self._told_now for key in self._asked):
             return False
         self._close()
         return True
@@ -215,14 +324,14 @@ class Generational(Strategy):
         return True
 
     def _close(self) -> None:
-        children = [self._told[key] for key in self._asked if key in self._told]
+        children = [self._told_now[key] for key in self._asked if key in self._told_now]
         pool = self.population + children
         if pool:
             survivors = select_survivors([o.params for o in pool], [o.score for o in pool],
                                          self.population_size, elitism=self.elitism,
                                          tournsize=self.tournament_size, rng=self.rng)
             self.population = [pool[index] for index in survivors]
-        self._asked, self._told = [], {}
+        self._asked, self._told_now = [], {}
         self.generation += 1
 
     def state(self) -> dict:
@@ -261,19 +370,23 @@ class SteadyState(Strategy):
         super().__init__(space, rng, **options)
         self._n_asked = 0
         self._n_told = 0
+        self._design: list[dict] = []  # the first population, drawn at once, asked in parts
 
     def ask(self, n: int) -> list[dict]:
         out: list[dict] = []
         initial = max(0, self.population_size - self._n_asked)
         if initial:
-            out.extend(self._random(min(n, initial)))
+            if not self._design:
+                self._design = self._initial(initial)
+            out.extend(self._design[:n])
+            del self._design[:n]
         if len(out) < n and (self._n_asked + len(out) >= self.population_size
                              and len(self.population) >= 2):
             out.extend(self._bred(n - len(out)))
         self._n_asked += len(out)
         return out
 
-    def tell(self, outcome: Outcome) -> bool:
+    def _told(self, outcome: Outcome) -> bool:
         self._n_told += 1
         if len(self.population) < self.population_size:
             self.population.append(outcome)

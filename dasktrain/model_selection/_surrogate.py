@@ -1,0 +1,140 @@
+"""A cheap model of the score, fitted on the candidates evaluated so far, to screen children.
+
+Strategies breed several times more children than they evaluate and keep the
+most promising by the expected improvement that a tree ensemble
+(scikit-learn's :class:`~sklearn.ensemble.ExtraTreesRegressor`) predicts for
+them, the spread of its trees standing for its uncertainty. It runs on the
+client, sees parameters and scores only, and draws its randomness from the
+strategy's generator, so screening keeps results identical on every backend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import norm
+from sklearn.ensemble import ExtraTreesRegressor
+
+from ..space import Categorical, SearchSpace
+
+__all__ = ["Surrogate", "expected_improvement"]
+
+#: Outcomes the surrogate learns from at the most: the best half and the most recent half,
+#: so that screening costs the same per candidate however long the search runs.
+MAX_TRAINING = 400
+
+
+def expected_improvement(mean, std, best: float) -> np.ndarray:
+    """Expected improvement over `best` of scores predicted as normal(mean, std).
+
+    Examples
+    --------
+    >>> expected_improvement(np.array([0.5, 0.9]), np.array([0.1, 0.0]), best=0.8).round(3)
+    array([0. , 0.1])
+    """
+    mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+    gain = mean - best
+    safe = np.where(std > 0, std, 1.0)
+    z = gain / safe
+    spread = gain * norm.cdf(z) + safe * norm.pdf(z)
+    return np.where(std > 0, spread, np.maximum(gain, 0.0))
+
+
+class Surrogate:
+    """Predicts the score of candidates of `space` from those already evaluated.
+
+    Each candidate is encoded as one column per parameter of the space (its
+    position on [0, 1], see :meth:`~dasktrain.space.Dimension.to_unit`; -1
+    when its branch lacks the parameter), one indicator column per choice of
+    a categorical parameter, and its branch.
+
+    Parameters
+    ----------
+    space : SearchSpace
+    n_estimators : int, default=64
+
+    Examples
+    --------
+    >>> from dasktrain.space import Continuous, SearchSpace
+    >>> space = SearchSpace([{"x": Continuous(0.0, 1.0)}])
+    >>> seen = [{"x": x} for x in np.linspace(0, 1, 20)]
+    >>> surrogate = Surrogate(space).fit(seen, [-(c["x"] - 0.7) ** 2 for c in seen], seed=0)
+    >>> mean, _ = surrogate.predict([{"x": 0.7}, {"x": 0.0}])
+    >>> bool(mean[0] > mean[1])
+    True
+    """
+
+    def __init__(self, space: SearchSpace, n_estimators: int = 64):
+        self.space = space
+        self.n_estimators = n_estimators
+        self._model = None
+        self._columns = []
+        for name in space.names:
+            dims = [branch[name] for branch in space.branches if name in branch]
+            choices = [dim for dim in dims if isinstance(dim, Categorical) and len(dim) > 1]
+            self._columns.append((name, choices[0] if choices else None))
+
+    def encode(self, candidates: list[dict]) -> np.ndarray:
+        rows = []
+        for candidate in candidates:
+            try:
+                index = self.space.branch_of(candidate)
+            except ValueError:
+                index = -1
+            branch = self.space.branches[index] if index >= 0 else {}
+            row = [float(index)]
+            for name, categorical in self._columns:
+                dim = branch.get(name)
+                present = name in candidate and dim is not None
+                row.append(dim.to_unit(candidate[name]) if present else -1.0)
+                if categorical is not None:
+                    hot = [0.0] * len(categorical)
+                    if present and categorical.contains(candidate[name]):
+                        hot[categorical.index(candidate[name])] = 1.0
+                    row.extend(hot)
+            rows.append(row)
+        return np.asarray(rows, dtype=float)
+
+    def fit(self, candidates: list[dict], scores, seed: int) -> Surrogate:
+        """Fit on evaluated candidates; a failed one (NaN) counts as the worst score seen."""
+        scores = np.asarray(scores, dtype=float)
+        finite = scores[np.isfinite(scores)]
+        if finite.size == 0:
+            self._model = None
+            return self
+        scores = np.where(np.isfinite(scores), scores, finite.min())
+        if len(candidates) > MAX_TRAINING:
+            half = MAX_TRAINING // 2
+            best = set(np.argsort(-scores, kind="stable")[:half].tolist())
+            recent = [i for i in range(len(candidates) - 1, -1, -1) if i not in best][:half]
+            keep = sorted(best | set(recent))
+            candidates = [candidates[i] for i in keep]
+            scores = scores[keep]
+        self._model = ExtraTreesRegressor(n_estimators=self.n_estimators, min_samples_leaf=2,
+                                          max_features=0.8, random_state=seed, n_jobs=1)
+        self._model.fit(self.encode(candidates), scores)
+        self._best = float(scores.max())
+        return self
+
+    @property
+    def fitted(self) -> bool:
+        return self._model is not None
+
+    def predict(self, candidates: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        """The mean and the spread (std over trees) of the predicted scores."""
+        X = self.encode(candidates)
+        per_tree = np.stack([tree.predict(X) for tree in self._model.estimators_])
+        return per_tree.mean(axis=0), per_tree.std(axis=0)
+
+    def rank(self, candidates: list[dict]) -> list[int]:
+        """Indices of `candidates`, most promising (highest expected improvement) first."""
+        mean, std = self.predict(candidates)
+        gain = expected_improvement(mean, std, self._best)
+        # ties (no expected gain anywhere) are broken by the predicted mean
+        return sorted(range(len(candidates)), key=lambda i: (-gain[i], -mean[i], i))
+
+
+def sample_size(n: int, screening: float) -> int:
+    """How many children to breed to keep `n` of them after screening."""
+    return max(n, int(math.ceil(n * screening)))
