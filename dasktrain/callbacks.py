@@ -44,8 +44,8 @@ from .utils import Interval, validate_params
 __all__ = ["Callback", "EarlyStopping", "ProgressBar", "TimeLimit", "check_callbacks"]
 
 #: The keys of the record handed to ``on_generation``.
-RECORD_KEYS = ("generation", "best", "mean", "std", "evaluations", "cache_hits", "seconds",
-               "best_params")
+RECORD_KEYS = ("generation", "best", "mean", "std", "evaluations", "cache_hits", "pruned",
+               "seconds", "best_params")
 
 _HOOKS = ("on_start", "on_generation", "on_end")
 

@@ -22,7 +22,8 @@ class FakeSearch:
 
 def record(generation, best, **extra):
     values = {"generation": generation, "best": best, "mean": best - 0.1, "std": 0.05,
-              "evaluations": 8, "cache_hits": 0, "seconds": 0.1, "best_params": {"C": 1.0}}
+              "evaluations": 8, "cache_hits": 0, "pruned": 0, "seconds": 0.1,
+              "best_params": {"C": 1.0}}
     values.update(extra)
     assert set(values) == set(RECORD_KEYS)
     return values

@@ -140,7 +140,7 @@ def test_results_match_cross_validate_and_sklearn_layout(reference):
 def test_history_counts_evaluations_and_the_best_never_drops(reference):
     history = reference.history_
     assert list(history.columns) == ["generation", "best", "mean", "std", "evaluations",
-                                     "cache_hits", "seconds"]
+                                     "cache_hits", "pruned", "seconds"]
     assert list(history["generation"]) == [0, 1, 2]
     assert history["evaluations"].sum() == len(reference.cv_results_["params"])
     assert history["evaluations"].iloc[0] == 5
@@ -626,3 +626,103 @@ def test_a_checkpoint_in_a_missing_directory_is_refused_before_any_work(tmp_path
     search = small_search(checkpoint=str(tmp_path / "missing" / "search.ckpt"))
     with pytest.raises(ValueError, match="'checkpoint' parameter.*does not exist"):
         search.fit(X, y)
+
+
+# --------------------------------------------------------------------------- pruning (issue 14)
+
+class ScriptedClassifier(ClassifierMixin, BaseEstimator):
+    """Predicts the majority class, or the truth: `quality` is the share of test rows it gets
+    right, the same on every fold; every fit appends its `quality` to the file `log`."""
+
+    def __init__(self, quality=0.5, log=None):
+        self.quality = quality
+        self.log = log
+
+    def fit(self, X, y):
+        if self.log is not None:
+            with open(self.log, "a") as stream:
+                stream.write(f"{self.quality}\n")
+        self.classes_ = np.unique(y)
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict(self, X):
+        X = np.asarray(X)
+        right = np.arange(len(X)) < round(self.quality * len(X))
+        return np.where(right, X[:, -1].astype(int), (X[:, -1].astype(int) + 1) % 3)
+
+
+def scripted_data():
+    X_, y_ = load_iris(return_X_y=True)
+    return np.column_stack([X_, y_]), y_  # the last column is the truth, read by predict
+
+
+def scripted_search(log=None, **params):
+    qualities = [round(q, 2) for q in np.linspace(0.05, 0.95, 19)]
+    defaults = dict(population_size=6, generations=3, cv=KFold(3), random_state=0,
+                    pruning="folds")
+    return GeneticSearchCV(ScriptedClassifier(log=log), {"quality": qualities},
+                           **{**defaults, **params})
+
+
+def test_pruning_stops_candidates_whose_first_fold_is_poor_and_never_good_ones(tmp_path):
+    log = tmp_path / "fits.log"
+    Xs, ys = scripted_data()
+    search = scripted_search(log=str(log)).fit(Xs, ys)
+    results = search.cv_results_
+    fits = [float(line) for line in log.read_text().splitlines()[:-1]]  # the refit last
+    pruned = results["status"] == "pruned"
+    assert pruned.any() and search.history_["pruned"].sum() == pruned.sum()
+    assert search.history_["pruned"].iloc[0] == 0  # the first generation is never pruned
+    best_complete = max(q["quality"] for q, p in zip(results["params"], pruned) if not p)
+    for params, was_pruned in zip(results["params"], pruned):
+        quality = params["quality"]
+        # fitted on one fold when pruned, on all three otherwise
+        assert fits.count(quality) == (1 if was_pruned else 3)
+        if was_pruned:
+            assert quality < best_complete
+    assert search.best_params_ == {"quality": best_complete}
+    assert not pruned[search.best_index_]
+
+
+def test_pruned_candidates_have_scikit_learns_layout_and_rank_last():
+    Xs, ys = scripted_data()
+    results = scripted_search().fit(Xs, ys).cv_results_
+    pruned = results["status"] == "pruned"
+    assert set(results["error"][pruned]) == {""}
+    np.testing.assert_array_equal(np.isnan(results["split1_test_score"]), pruned)
+    np.testing.assert_array_equal(np.isnan(results["split2_test_score"]), pruned)
+    np.testing.assert_allclose(results["mean_test_score"][pruned],
+                               results["split0_test_score"][pruned])
+    assert results["rank_test_score"][pruned].min() > results["rank_test_score"][~pruned].max()
+
+
+def test_pruning_gives_the_same_results_on_every_backend(backend):
+    Xs, ys = scripted_data()
+    reference = scripted_search().fit(Xs, ys)
+    search = scripted_search(**backend).fit(Xs, ys)
+    pd.testing.assert_frame_equal(comparable(search.cv_results_),
+                                  comparable(reference.cv_results_))
+    pd.testing.assert_frame_equal(search.history_.drop(columns="seconds"),
+                                  reference.history_.drop(columns="seconds"))
+
+
+def test_pruning_resumes_from_a_checkpoint_like_an_uninterrupted_run(tmp_path):
+    Xs, ys = scripted_data()
+    whole = scripted_search().fit(Xs, ys)
+    path = tmp_path / "search.ckpt"
+    scripted_search(checkpoint=str(path), callbacks=[StopAfter(1)]).fit(Xs, ys)
+    resumed = scripted_search(checkpoint=str(path)).fit(Xs, ys)
+    pd.testing.assert_frame_equal(comparable(resumed.cv_results_),
+                                  comparable(whole.cv_results_))
+
+
+def test_pruning_with_several_repeats_prunes_all_repeats_of_the_remaining_folds():
+    Xs, ys = scripted_data()
+    results = scripted_search(n_repeats=2).fit(Xs, ys).cv_results_
+    pruned = results["status"] == "pruned"
+    assert pruned.any()
+    for split in (0, 3):  # fold 0 of each repeat was fitted
+        assert np.isfinite(results[f"split{split}_test_score"][pruned]).all()
+    for split in (1, 2, 4, 5):
+        assert np.isnan(results[f"split{split}_test_score"][pruned]).all()

@@ -69,27 +69,36 @@ class Batcher:
         """Mean fit + score seconds of the splits finished so far (None before any)."""
         return self._seconds / self._count if self._count else None
 
-    def chunk_size(self, n_candidates: int, n_pending: int) -> int:
-        """How many splits one task evaluates (more than ``n_splits``: whole candidates)."""
+    def chunk_size(self, n_candidates: int, n_pending: int,
+                   per_candidate: int | None = None) -> int:
+        """How many splits one task evaluates (more than `per_candidate`: whole candidates).
+
+        `per_candidate` is the number of splits of each candidate being submitted
+        (all of them, ``n_splits``, unless they are sent fold by fold).
+        """
+        per_candidate = self.n_splits if per_candidate is None else per_candidate
         if self.splits_per_task is not None:
             return max(1, int(self.splits_per_task))
         if self.task_seconds <= 0:
             return 1
         cost = self.split_seconds
         if cost is None:  # nothing measured yet: batch only when candidates are plenty
-            return self.n_splits if n_candidates >= 4 * self.n_workers else 1
+            return per_candidate if n_candidates >= 4 * self.n_workers else 1
         size = math.ceil(self.task_seconds / max(cost, 1e-6))
         in_flight = max(n_candidates, n_pending)
-        balanced = max(1, (in_flight * self.n_splits) // (2 * self.n_workers))
+        balanced = max(1, (in_flight * per_candidate) // (2 * self.n_workers))
         return max(1, min(size, balanced))
 
     def chunks(self, splits: list[list], n_pending: int) -> list[list]:
         """The splits of each new candidate (one list per candidate) cut into tasks."""
-        size = self.chunk_size(len(splits), n_pending)
-        if size <= self.n_splits:  # a candidate's splits, in one task or several
+        if not splits:
+            return []
+        per_candidate = max(len(candidate) for candidate in splits)
+        size = self.chunk_size(len(splits), n_pending, per_candidate)
+        if size <= per_candidate:  # a candidate's splits, in one task or several
             return [candidate[start:start + size] for candidate in splits
                     for start in range(0, len(candidate), size)]
-        per_task = size // self.n_splits
+        per_task = size // per_candidate
         return [[split for candidate in splits[start:start + per_task] for split in candidate]
                 for start in range(0, len(splits), per_task)]
 

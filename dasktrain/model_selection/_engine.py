@@ -24,12 +24,13 @@ import numpy as np
 
 from ._checkpoint import write_checkpoint
 from ._evaluator import _DeadlineReached
-from ._records import Outcome
+from ._records import Outcome, Status
 
 __all__ = ["HISTORY_COLUMNS", "SearchEngine"]
 
 #: Columns of ``history_``, in order.
-HISTORY_COLUMNS = ["generation", "best", "mean", "std", "evaluations", "cache_hits", "seconds"]
+HISTORY_COLUMNS = ["generation", "best", "mean", "std", "evaluations", "cache_hits", "pruned",
+                   "seconds"]
 
 
 @dataclass
@@ -68,11 +69,16 @@ class SearchEngine:
         Saved with each checkpoint, to refuse resuming a different search.
     resumed : dict or None
         A checkpoint's state to continue from.
+    pruning : {"folds"} or None
+        "folds": candidates are evaluated fold by fold, and one whose mean
+        score on its folds so far is below that of every complete member of
+        the population on the same folds is not fitted on the rest (see
+        :meth:`should_prune`).
     """
 
     def __init__(self, strategy, evaluator, *, metric: str, n_generations: int, n_slots: int,
                  deadline=None, callbacks=(), search=None, checkpoint=None, fingerprint=None,
-                 resumed=None, extra_state=None):
+                 resumed=None, extra_state=None, pruning=None):
         self.strategy = strategy
         self.evaluator = evaluator
         self.metric = metric
@@ -91,6 +97,8 @@ class SearchEngine:
         self._row_started = time.monotonic()
         self._row_told = 0
         self._row_duplicates = 0
+        self._row_pruned = 0
+        evaluator.pruner = self.should_prune if pruning == "folds" else None
         if resumed is not None:
             self._restore(resumed)
 
@@ -191,8 +199,36 @@ class SearchEngine:
             self.progress.generation_of[key] = self.strategy.generation
             self.progress.n_told += 1
             self._row_told += 1
+            self._row_pruned += result.status == Status.PRUNED
             if self.strategy.tell(outcome) and not closing and not self.stopped:
                 self._row()
+
+    # ------------------------------------------------------------------ pruning
+
+    def should_prune(self, params: dict, records: list) -> bool:
+        """Whether a candidate with these split records so far is clearly behind.
+
+        It is when every split fitted so far scored, the population has at
+        least half its size of complete candidates, and the candidate's mean
+        score on its fitted splits is below the mean of every one of them on
+        the same splits. During a generation of a batch strategy the
+        population does not change, so the decision depends on scores only,
+        never on the order in which tasks finish.
+        """
+        fitted = [index for index, record in enumerate(records) if record is not None]
+        if not fitted or any(not records[index].ok for index in fitted):
+            return False
+        results = self.evaluator.results
+        reference = [results[outcome.key] for outcome in self.strategy.population
+                     if outcome.status == Status.OK and outcome.key in results]
+        if len(reference) < max(2, self.strategy.population_size // 2):
+            return False
+        metric = self.metric if self.metric in records[fitted[0]].test else next(
+            iter(records[fitted[0]].test))
+        mine = float(np.mean([records[index].test[metric] for index in fitted]))
+        theirs = [float(np.mean([result.test[metric][index] for index in fitted]))
+                  for result in reference if metric in result.test]
+        return bool(theirs) and mine < min(theirs)
 
     # ------------------------------------------------------------------ history and callbacks
 
@@ -214,10 +250,11 @@ class SearchEngine:
             "std": float(finite.std()) if finite.size else math.nan,
             "evaluations": self._row_told,
             "cache_hits": self.strategy.n_duplicates - self._row_duplicates,
+            "pruned": self._row_pruned,
             "seconds": now - self._row_started,
         }
         self.progress.history.append(row)
-        self._row_started, self._row_told = now, 0
+        self._row_started, self._row_told, self._row_pruned = now, 0, 0
         self._row_duplicates = self.strategy.n_duplicates
         new = [key for key in self.order if key not in self._reported]
         self._reported.update(new)

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import CancelledError
@@ -33,7 +34,7 @@ from ..space import value_key
 from ..utils._gc import with_gc_paused
 from ._batching import Batcher
 from ._prefixes import PrefixPlanner, PrefixStep
-from ._records import CandidateResult, Status
+from ._records import CandidateResult, SplitRecord, Status
 from ._tasks import Settings, failure_record, fit_and_score_splits, fit_prefix_task
 
 __all__ = ["Evaluator", "default_candidate_key"]
@@ -51,6 +52,9 @@ class _Pending:
     params: dict
     records: list
     remaining: int
+    plan: list = field(default_factory=list)  # its shared prefixes (see PrefixPlanner.plan)
+    fold: int = 0  # with pruning: the fold being evaluated
+    in_stage: int = 0  # with pruning: splits of that fold not back yet
 
 
 @dataclass
@@ -165,6 +169,12 @@ class Evaluator:
         most recently used), for candidates submitted later.
     task_seconds, splits_per_task
         How splits are batched into tasks (see :class:`Batcher`).
+    pruner : callable or None, default=None
+        ``pruner(params, records) -> bool``. With a pruner, a candidate is
+        evaluated fold by fold (its repeats of one fold together); after each
+        fold but the last, the pruner sees its split records so far (None for
+        those not fitted) and returns True to stop it: its other splits are
+        never submitted, they get status "pruned" and NaN scores.
 
     Attributes
     ----------
@@ -181,8 +191,11 @@ class Evaluator:
     def __init__(self, backend, estimator, X, y, fit_params, folds, scorers, *, repeat_seeds,
                  settings: Settings, score_params=None, candidate_key=None,
                  share_prefixes: bool = True, keep_idle_prefixes: int = 0,
-                 task_seconds: float = 0.1, splits_per_task: int | None = None):
+                 task_seconds: float = 0.1, splits_per_task: int | None = None,
+                 pruner=None):
         self.backend = backend
+        self.pruner = pruner
+        self.n_pruned = 0
         self.settings = settings
         self.repeat_seeds = list(repeat_seeds)
         self.n_folds = len(folds)
@@ -303,19 +316,35 @@ class Evaluator:
             budget = None if deadline is None else max(0.0, deadline - time.monotonic())
             splits, new_prefixes = [], []
             for (key, params), plan in items[begin:begin + step]:
-                self._pending[key] = _Pending(params=params, records=[None] * self.n_splits,
-                                              remaining=self.n_splits)
-                splits.append(self._plan_splits(key, params, plan, new_prefixes))
+                pending = self._pending[key] = _Pending(
+                    params=params, records=[None] * self.n_splits, remaining=self.n_splits,
+                    plan=plan, in_stage=len(self.repeat_seeds))
+                folds = [0] if self.pruner is not None else range(self.n_folds)
+                splits.append(self._plan_splits(key, pending, folds, new_prefixes))
             self._submit_prefixes(new_prefixes, budget)
             self._submit_splits(splits, budget)
         return keys, hits
 
-    def _plan_splits(self, key: str, params: dict, plan: list, new_prefixes: list):
-        """The splits of one candidate; the prefix tasks it needs that are new go to
-        `new_prefixes` as ``(depth, PrefixStep, params, fold, seed, parent key)``."""
+    def _submit_next_folds(self, keys: list[str]) -> None:
+        """Submit the next fold of each candidate (pruning: fold by fold), together."""
+        budget = (None if self._deadline is None
+                  else max(0.0, self._deadline - time.monotonic()))
+        splits, new_prefixes = [], []
+        for key in keys:
+            pending = self._pending[key]
+            pending.fold += 1
+            pending.in_stage = len(self.repeat_seeds)
+            splits.append(self._plan_splits(key, pending, [pending.fold], new_prefixes))
+        self._submit_prefixes(new_prefixes, budget)
+        self._submit_splits(splits, budget)
+
+    def _plan_splits(self, key: str, pending: _Pending, folds, new_prefixes: list):
+        """The splits of one candidate on `folds`; the prefix tasks they need that are new
+        go to `new_prefixes` as ``(depth, PrefixStep, params, fold, seed, parent key)``."""
+        params, plan = pending.params, pending.plan
         out = []
         for repeat, seed in enumerate(self.repeat_seeds):
-            for fold in range(self.n_folds):
+            for fold in folds:
                 chain = PrefixPlanner.chain(plan, fold, repeat)
                 parent = None
                 for depth, step in enumerate(chain):
@@ -483,7 +512,7 @@ class Evaluator:
             record = failure_record(Status.ERROR, f"{type(outcome).__name__}: {outcome}",
                                     self.metrics, self.settings)
             outcome = [record] * len(task.splits)
-        finished = []
+        finished, next_fold = [], []
         for split, record in zip(task.splits, outcome):
             self._prefixes.unuse(split.chain)
             self._note_stuck(record.stuck_in)
@@ -494,17 +523,39 @@ class Evaluator:
                 continue
             pending.records[split.split] = record
             pending.remaining -= 1
+            pending.in_stage -= 1
+            if pending.remaining and self.pruner is not None and not pending.in_stage:
+                if any(r is not None and r.status == Status.BUDGET for r in pending.records):
+                    pending.remaining = 0  # out of time: the candidate is dropped below
+                elif self.pruner(pending.params, list(pending.records)):
+                    self._prune(pending)
+                else:
+                    next_fold.append(split.key)
             if pending.remaining:
                 continue
             del self._pending[split.key]
-            if any(r.status == Status.BUDGET for r in pending.records):
+            if any(r is not None and r.status == Status.BUDGET for r in pending.records):
                 self.out_of_time = True
                 continue
             self.results[split.key] = CandidateResult.from_splits(pending.params,
                                                                   pending.records)
             finished.append(split.key)
+        if next_fold:
+            self._submit_next_folds(next_fold)
         self._submit_retry()
         return finished
+
+    def _prune(self, pending: _Pending) -> None:
+        """Give the splits of `pending` not fitted the status "pruned" (NaN scores)."""
+        metrics = next(r.test for r in pending.records if r is not None)
+        for index, record in enumerate(pending.records):
+            if record is None:
+                pending.records[index] = SplitRecord(
+                    status=Status.PRUNED, error="", test=dict.fromkeys(metrics, math.nan),
+                    train=(dict.fromkeys(metrics, math.nan)
+                           if self.settings.return_train_score else None))
+        pending.remaining = 0
+        self.n_pruned += 1
 
     def _note_stuck(self, stuck_in) -> None:
         """Remember a process that a timed-out split left running its fit (once)."""

@@ -26,6 +26,8 @@ class Status(enum.StrEnum):
     TIMEOUT = "timeout"
     #: The whole search ran out of time (``max_time``): never recorded.
     BUDGET = "budget"
+    #: Not fitted on its remaining folds: its first folds were clearly behind (``pruning``).
+    PRUNED = "pruned"
 
 
 @dataclass(slots=True)
@@ -91,6 +93,9 @@ class CandidateResult:
         Splits whose fit failed (not counting failures while scoring).
     n_failed_scores : int
         Splits whose fit succeeded and whose scoring failed.
+
+    A pruned candidate's splits that were not fitted have status PRUNED and
+    NaN scores; so has the candidate, unless one of its fitted splits failed.
     """
 
     params: dict
@@ -127,13 +132,14 @@ class CandidateResult:
         return cls(
             params=params,
             status=failed[0].status if failed else Status.OK,
-            error=failed[0].error if failed else "",
+            error=failed[0].error if failed and failed[0].status != Status.PRUNED else "",
             test=test,
             train=train,
             fit_time=[record.fit_time for record in records],
             score_time=[record.score_time for record in records],
             n_failed_fits=sum(record.fit_failed for record in failed),
-            n_failed_scores=sum(not record.fit_failed for record in failed),
+            n_failed_scores=sum(record.status == Status.ERROR and not record.fit_failed
+                                for record in failed),
         )
 
     def mean_score(self, metric: str) -> float:

@@ -111,23 +111,36 @@ def format_results(results: list[CandidateResult], generations: list[int], n_fol
             return [error_score] * n_splits
         return values
 
+    pruned = np.asarray([result.status == Status.PRUNED for result in results], dtype=bool)
+
+    def ranking(means):
+        if np.isnan(means).all():
+            return np.ones_like(means, dtype=np.int32)
+        filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
+        return rankdata(-filled, method="min").astype(np.int32)
+
     def store(key, array, splits=False, rank=False):
         array = np.asarray(array, dtype=np.float64).reshape(n_candidates, n_splits)
         if splits:
             for split in range(n_splits):
                 out[f"split{split}_{key}"] = array[:, split]
         means = array.mean(axis=1)
+        stds = array.std(axis=1)
+        if pruned.any():  # a pruned candidate: over the splits it was fitted on
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                means[pruned] = np.nanmean(array[pruned], axis=1)
+                stds[pruned] = np.nanstd(array[pruned], axis=1)
         out[f"mean_{key}"] = means
-        if key.startswith(("train_", "test_")) and not np.all(np.isfinite(means)):
+        if key.startswith(("train_", "test_")) and not np.all(np.isfinite(means[~pruned])):
             warnings.warn(f"One or more of the {key.split('_')[0]} scores are non-finite: "
                           f"{means}", UserWarning, stacklevel=4)
-        out[f"std_{key}"] = array.std(axis=1)
-        if rank:
-            if np.isnan(means).all():
-                ranks = np.ones_like(means, dtype=np.int32)
-            else:
-                filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
-                ranks = rankdata(-filled, method="min").astype(np.int32)
+        out[f"std_{key}"] = stds
+        if rank:  # pruned candidates rank after every complete one
+            ranks = np.empty(n_candidates, dtype=np.int32)
+            ranks[~pruned] = ranking(means[~pruned]) if (~pruned).any() else []
+            if pruned.any():
+                ranks[pruned] = ranking(means[pruned]) + int((~pruned).sum())
             out[f"rank_{key}"] = ranks
         if splits and n_repeats > 1:
             per_repeat = array.reshape(n_candidates, n_repeats, n_folds).mean(axis=2)

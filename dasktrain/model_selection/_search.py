@@ -274,6 +274,16 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         ensemble fitted on the candidates evaluated so far predicts their
         scores, and those with the highest expected improvement are
         evaluated; the batches stay as parallel as without it.
+    pruning : {"folds"} or None, default=None
+        "folds" evaluates each candidate fold by fold and stops one whose mean
+        score on its folds so far is below that of every complete member of
+        the population on the same folds: its other folds are never fitted,
+        its ``status`` is "pruned", its unfitted ``split<k>_test_*`` are NaN,
+        its mean is over the folds it was fitted on, it ranks after every
+        complete candidate, is never ``best_*`` and never survives selection
+        ahead of a complete candidate. ``history_["pruned"]`` counts them.
+        It saves the most where fits are costly and folds many; the first
+        generation is never pruned.
 
     Attributes
     ----------
@@ -311,8 +321,9 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         One row per generation: ``generation`` (0 is the initial population),
         ``best``, ``mean`` and ``std`` of the population's scores after
         selection, ``evaluations`` (new candidates evaluated), ``cache_hits``
-        (children bred equal to a known candidate, and bred again) and
-        ``seconds`` (wall time of the generation).
+        (children bred equal to a known candidate, and bred again),
+        ``pruned`` (candidates stopped by `pruning`) and ``seconds`` (wall
+        time of the generation).
     n_features_in_ : int
         Number of features seen during fit (``refit=True`` only).
     classes_ : ndarray
@@ -354,7 +365,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
     >>> search.fit(X, y).best_score_ > 0.9
     True
     >>> list(search.history_.columns)
-    ['generation', 'best', 'mean', 'std', 'evaluations', 'cache_hits', 'seconds']
+    ['generation', 'best', 'mean', 'std', 'evaluations', 'cache_hits', 'pruned', 'seconds']
     """
 
     _parameter_constraints: dict = {
@@ -384,6 +395,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         "return_train_score": ["boolean"],
         "init": [Options(INITS)],
         "screening": [Interval(numbers.Real, 1, None)],
+        "pruning": [Options(("folds",)), None],
     }
 
     def __init__(self, estimator, param_distributions, *, scoring=None, cv=5,
@@ -392,7 +404,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                  strategy="generational", n_repeats=1, max_time=None, eval_timeout=None,
                  error_score=np.nan, refit=True, callbacks=None, checkpoint=None,
                  random_state=None, use_dask=False, client=None, n_jobs=None, verbose=0,
-                 return_train_score=False, init="random", screening=1.0):
+                 return_train_score=False, init="random", screening=1.0, pruning=None):
         self.estimator = estimator
         self.param_distributions = param_distributions
         self.scoring = scoring
@@ -419,6 +431,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         self.return_train_score = return_train_score
         self.init = init
         self.screening = screening
+        self.pruning = pruning
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -517,6 +530,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
             "population_size": self.population_size,
             "init": self.init,
             "screening": self.screening,
+            "pruning": self.pruning,
             "n_repeats": self.n_repeats,
             "n_folds": n_folds,
             "n_samples": len(X) if not hasattr(X, "shape") else int(X.shape[0]),
@@ -636,7 +650,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                     strategy, evaluator, metric=metric, n_generations=self.generations,
                     n_slots=backend.n_workers, deadline=deadline, callbacks=callbacks,
                     search=self, checkpoint=self.checkpoint, fingerprint=fingerprint,
-                    resumed=resumed, extra_state={"repeat_seeds": repeat_seeds})
+                    resumed=resumed, extra_state={"repeat_seeds": repeat_seeds},
+                    pruning=self.pruning)
                 try:
                     engine.run()
                 finally:
