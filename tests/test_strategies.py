@@ -94,3 +94,39 @@ def test_strategies_save_and_restore_their_state():
     again = Generational(SPACE, np.random.default_rng(99), **OPTIONS)
     again.set_state(state)
     assert again.ask(6) == strategy.ask(6)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_a_latin_hypercube_start_puts_one_candidate_in_each_stratum(name):
+    space = SearchSpace([{"x": Continuous(0.0, 1.0), "c": Continuous(1e-3, 1e3, log=True)}])
+    strategy = STRATEGIES[name](space, np.random.default_rng(0), **{**OPTIONS, "population_size": 10},
+                                init="latin_hypercube")
+    first = []
+    for _ in range(4):  # a steady-state strategy hands its first population out in parts
+        first.extend(strategy.ask(10 - len(first) if strategy.batch else 3))
+    for dimension in ("x", "c"):
+        strata = sorted(int(space.branches[0][dimension].to_unit(c[dimension]) * 10)
+                        for c in first)
+        assert strata == list(range(10)), dimension
+
+
+def test_the_branches_of_a_space_filling_start_take_turns():
+    space = SearchSpace([{"a": Continuous(0.0, 1.0)}, {"b": Integer(0, 100)},
+                         {"c": Categorical(["x", "y", "z"])}])
+    strategy = Generational(space, np.random.default_rng(0), **OPTIONS, init="sobol")
+    branches = [space.branch_of(candidate) for candidate in strategy.ask(6)]
+    assert sorted(branches) == [0, 0, 1, 1, 2, 2]
+
+
+def test_screening_evaluates_the_children_the_surrogate_prefers():
+    space = SearchSpace([{"x": Continuous(0.0, 1.0)}])
+    options = {**OPTIONS, "population_size": 8}
+    plain = Generational(space, np.random.default_rng(0), **options)
+    screened = Generational(space, np.random.default_rng(0), **options, screening=16)
+    for strategy in (plain, screened):
+        for candidate in strategy.ask(8):  # the same first generation
+            strategy.tell(Outcome(candidate_key(candidate), candidate,
+                                  -abs(candidate["x"] - 0.3), "ok"))
+    distance = {id(strategy): np.mean([abs(c["x"] - 0.3) for c in strategy.ask(8)])
+                for strategy in (plain, screened)}
+    assert distance[id(screened)] < distance[id(plain)]
