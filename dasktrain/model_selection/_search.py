@@ -268,7 +268,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         space by a scrambled Latin hypercube or Sobol design
         (:mod:`scipy.stats.qmc`; the branches of a conditional space take
         turns).
-    screening : float, default=1.0
+    screening : float, default=8.0
         Children bred per child evaluated. Above 1, that many times more
         children are bred (plus a quarter as many random candidates), a tree
         ensemble fitted on the candidates evaluated so far predicts their
@@ -404,7 +404,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                  strategy="generational", n_repeats=1, max_time=None, eval_timeout=None,
                  error_score=np.nan, refit=True, callbacks=None, checkpoint=None,
                  random_state=None, use_dask=False, client=None, n_jobs=None, verbose=0,
-                 return_train_score=False, init="random", screening=1.0, pruning=None):
+                 return_train_score=False, init="random", screening=8.0, pruning=None):
         self.estimator = estimator
         self.param_distributions = param_distributions
         self.scoring = scoring
