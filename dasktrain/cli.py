@@ -11,9 +11,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
+import socket
 import sys
+import tempfile
+import threading
 import time
+import urllib.parse
 import warnings
+
+
+class CommandError(Exception):
+    """A problem with the command's inputs: printed as one line, exit status 2."""
 
 
 def positive_int(text: str) -> int:
@@ -25,6 +34,71 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an int of at least 1, got {value}")
     return value
+
+
+#: The schemes of a Dask scheduler address that ``--scheduler`` takes (tcp when none is given;
+#: inproc addresses serve only a caller of :func:`main` in the scheduler's own process).
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
+#: Seconds to wait for the scheduler of ``--scheduler`` to answer.
+CONNECT_TIMEOUT = 10
+
+
+def scheduler_address(text: str) -> str:
+    """An argparse type for ``--scheduler``: a Dask address ``[SCHEME://]HOST:PORT``.
+
+    Returns the address unchanged; the scheme is one of :data:`SCHEDULER_SCHEMES`.
+
+    Examples
+    --------
+    >>> scheduler_address("tcp://10.0.0.5:8786"), scheduler_address("[::1]:8786")
+    ('tcp://10.0.0.5:8786', '[::1]:8786')
+    """
+    _parse_scheduler_address(text)
+    return text
+
+
+def _parse_scheduler_address(text: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a scheduler address; argparse.ArgumentTypeError if it is none."""
+    expected = ("expected a Dask scheduler address SCHEME://HOST:PORT such as "
+                f"tcp://10.0.0.5:8786 (SCHEME one of {', '.join(SCHEDULER_SCHEMES[:-1])}), "
+                f"got {text!r}")
+    scheme, sep, location = text.strip().rpartition("://")
+    scheme = scheme.lower() if sep else "tcp"
+    if scheme not in SCHEDULER_SCHEMES:
+        raise argparse.ArgumentTypeError(expected)
+    if scheme == "inproc":
+        return scheme, location, 0
+    try:
+        parts = urllib.parse.urlsplit(f"{scheme}://{location}")
+        port = parts.port
+    except ValueError:  # a port that is not a number or not in 0-65535
+        raise argparse.ArgumentTypeError(expected) from None
+    if (not parts.hostname or not port or parts.path or parts.query or parts.fragment
+            or parts.username is not None):
+        raise argparse.ArgumentTypeError(expected)
+    return scheme, parts.hostname, port
+
+
+def _check_scheduler_listens(address: str) -> None:
+    """CommandError naming --scheduler unless something accepts connections at `address`.
+
+    A closed port is refused at once, where a Client would retry until its
+    time-out; an open port that is no Dask scheduler is left to the Client.
+    """
+    scheme, host, port = _parse_scheduler_address(address)
+    if scheme in ("ucx", "inproc"):  # not TCP endpoints
+        return
+    endpoint = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+            pass
+    except TimeoutError:
+        raise CommandError(f"--scheduler {address!r}: no answer from {endpoint} within "
+                           f"{CONNECT_TIMEOUT} s; is a Dask scheduler running there?") from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise CommandError(f"--scheduler {address!r}: cannot connect to {endpoint} "
+                           f"({reason}); is a Dask scheduler running there?") from None
 
 
 # --- dasktrain demo -----------------------------------------------------------------------
@@ -42,7 +116,7 @@ def add_demo_command(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo", help="train repeated MLPs on a Dask cluster and compare them with a baseline",
         description=DEMO_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scheduler", metavar="ADDRESS",
+    parser.add_argument("--scheduler", metavar="ADDRESS", type=scheduler_address,
                         help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
                              "(default: a temporary local cluster)")
     parser.add_argument("--n-workers", type=positive_int, default=2, metavar="N",
@@ -54,15 +128,86 @@ def add_demo_command(subparsers) -> argparse.ArgumentParser:
                         help="seed of the split and of the repeats (default: 0)")
     parser.add_argument("--quick", action="store_true",
                         help="a smaller network and fewer repeats: a smoke test in seconds")
-    parser.set_defaults(run=run_demo)
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full traceback when the work fails")
+    parser.set_defaults(run=lambda args: _run_command(run_demo, args))
     return parser
 
 
 def _connect_to_scheduler(address: str):
-    """A Client to `address`, made by the execution layer (not the default client)."""
+    """A Client to `address`, made by the execution layer (not the default client).
+
+    CommandError naming --scheduler when nothing listens there or no scheduler answers
+    within :data:`CONNECT_TIMEOUT` seconds.
+    """
     from ._execution import connect
 
-    return connect(address, timeout=30)
+    _check_scheduler_listens(address)
+    try:
+        return connect(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise CommandError(f"--scheduler {address!r}: cannot connect to the scheduler: "
+                           f"{error}") from None
+
+
+@contextlib.contextmanager
+def _embedded_cluster(n_workers: int):
+    """A Client to a temporary local cluster whose workers ignore Ctrl-C, closed on exit.
+
+    Ctrl-C in a terminal interrupts every process of the command's process group: the
+    command stops its workers itself, so they must not die of it, each with a traceback.
+    The workers are started while this process ignores SIGINT, so that they ignore it
+    from their first instruction (a Ctrl-C while the cluster starts is ignored), then
+    :data:`_WORKER_SIGINT_PRELOAD` quiets them on Ctrl-C.
+    """
+    from ._execution import local_cluster_client
+
+    with contextlib.ExitStack() as stack:
+        with _workers_quiet_on_sigint(), _children_ignore_sigint():
+            client = stack.enter_context(local_cluster_client(n_workers))
+        yield client
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint():
+    """Within: SIGINT is ignored, so that the processes started here ignore it too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+
+
+#: Python run in each worker process of the embedded cluster when it starts (a Dask preload):
+#: on Ctrl-C, a worker quiets its logs and carries on until the command stops it, rather
+#: than dying with a traceback or warning about tasks cut short.
+_WORKER_SIGINT_PRELOAD = """\
+import logging, signal, threading
+
+def _quiet_on_interrupt(signum, frame):
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+
+if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGINT, _quiet_on_interrupt)
+"""
+
+
+@contextlib.contextmanager
+def _workers_quiet_on_sigint():
+    """Within: worker processes started here run :data:`_WORKER_SIGINT_PRELOAD` (a Dask
+    setting scoped to this block; their nannies keep it for any worker they restart)."""
+    import dask.config
+
+    # distributed's configuration defaults first: a dask.config.set of a key whose top level
+    # is missing removes that whole level on exit, and every distributed default with it.
+    from ._execution import _dask  # noqa: F401
+
+    preload = list(dask.config.get("distributed.worker.preload", default=None) or [])
+    with dask.config.set({"distributed.worker.preload": [*preload, _WORKER_SIGINT_PRELOAD]}):
+        yield
 
 
 def _serves_dashboard(client) -> bool:
@@ -102,9 +247,7 @@ def run_demo(args) -> int:
         cluster = contextlib.closing(_connect_to_scheduler(args.scheduler))
         where = f"the cluster at {args.scheduler}"
     else:
-        from ._execution import local_cluster_client
-
-        cluster = local_cluster_client(args.n_workers)
+        cluster = _embedded_cluster(args.n_workers)
         where = f"a temporary local cluster of {args.n_workers} workers"
     timings = {}
     with cluster as client:
@@ -163,10 +306,6 @@ def run_demo(args) -> int:
 
 
 # --- dasktrain search / dasktrain repeat: shared pieces --------------------------------------
-
-class CommandError(Exception):
-    """A problem with the command's inputs: printed as one line, exit status 2."""
-
 
 SPACE_FORMAT = """\
 The space file (--space) is JSON, or YAML when PyYAML is installed. It maps each
@@ -387,7 +526,7 @@ def _add_data_arguments(parser) -> None:
                         help="a constructor parameter of the estimator; VALUE is read as JSON "
                              "when it can be (10, 0.5, true, null, [1, 2]), else as text; "
                              "repeat for several")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
+    parser.add_argument("--scheduler", metavar="ADDRESS", type=scheduler_address,
                         help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
                              "(default: an embedded local cluster, closed at the end)")
     parser.add_argument("--n-workers", type=positive_int, default=2, metavar="N",
@@ -404,25 +543,84 @@ def _add_data_arguments(parser) -> None:
 
 
 def _prepare(args, *, needs_space: bool):
-    """Read and check every input before any cluster starts: (X, y, estimator, space)."""
+    """Read and check every input before any cluster starts: (X, y, estimator, space).
+
+    The output directory is checked last: it is created (when missing) and written to.
+    """
     estimator = make_estimator(args.estimator, args.param)
     space = load_space(args.space, estimator) if needs_space else None
+    for name in _scoring_names(args):
+        _check_scorer_name(name)
+    if args.scheduler:
+        _check_scheduler_listens(args.scheduler)
     X, y = split_target(read_table(args.input), args.target, args.input)
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise CommandError(f"--output {args.output!r} exists and is not a directory")
+    args.created_directories = _make_output_directory(args.output)
     return X, y, estimator, space
+
+
+def _scoring_names(args) -> list[str]:
+    scoring = getattr(args, "scoring", None)
+    if scoring is None:
+        return []
+    return [scoring] if isinstance(scoring, str) else list(scoring)
+
+
+def _check_scorer_name(name: str) -> None:
+    """CommandError naming --scoring unless `name` is one of scikit-learn's scorer names."""
+    import difflib
+
+    from sklearn.metrics import get_scorer_names
+
+    names = sorted(get_scorer_names())
+    if name in names:
+        return
+    close = difflib.get_close_matches(name, names, n=4, cutoff=0.6)
+    hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+    raise CommandError(f"--scoring {name!r} is not a scikit-learn scorer name; {hint}"
+                       "the names are those of sklearn.metrics.get_scorer_names(), e.g. "
+                       "accuracy, roc_auc, f1_macro, neg_log_loss, r2, neg_mean_squared_error")
+
+
+def _make_output_directory(path: str) -> list[str]:
+    """Create the --output directory (and missing parents) and check that it is writable.
+
+    Returns the directories created, innermost first, for :func:`_remove_created` to take
+    back when the run fails.
+    """
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CommandError(f"--output {path!r} exists and is not a directory")
+    missing = []
+    folder = os.path.abspath(path)
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        _remove_created(missing)
+        raise CommandError(f"--output {path!r} is not a directory that can be written: "
+                           f"{error.strerror or error}") from None
+    return missing
+
+
+def _remove_created(directories: list[str]) -> None:
+    """Remove the directories this run created, innermost first, while they are empty."""
+    for directory in directories:
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return
 
 
 def _run_on_cluster(args, fit):
     """Call ``fit(client, n_jobs)`` on the --scheduler cluster or an embedded local one."""
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     if not args.scheduler:
-        return fit(None, args.n_workers)
-    try:
-        client = _connect_to_scheduler(args.scheduler)
-    except (OSError, TimeoutError, ValueError) as error:
-        raise CommandError(f"cannot connect to the scheduler at {args.scheduler!r}: "
-                           f"{error}") from None
+        with _embedded_cluster(args.n_workers) as client:
+            return fit(client, None)
+    client = _connect_to_scheduler(args.scheduler)
     try:
         if not args.quiet and _serves_dashboard(client):
             print(f"Dask dashboard: {client.dashboard_link}", flush=True)
@@ -433,19 +631,49 @@ def _run_on_cluster(args, fit):
 
 def _run_command(run, args) -> int:
     """Run `run(args)`: a CommandError is one line on stderr and exit status 2, a failure
-    of the work itself (an estimator that cannot fit this data...) one line and status 1."""
+    of the work itself (an estimator that cannot fit this data...) one line and status 1,
+    Ctrl-C one line and status 130 (128 + SIGINT, as a shell reports it)."""
     try:
-        return run(args)
-    except CommandError as error:
-        print(f"dasktrain {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:
-        if args.traceback:
+        with _interrupt_quietly():
+            return run(args)
+    except BaseException as error:
+        _remove_created(getattr(args, "created_directories", []))
+        if isinstance(error, CommandError):
+            print(f"dasktrain {args.command}: error: {error}", file=sys.stderr)
+            return 2
+        if isinstance(error, KeyboardInterrupt):
+            # on a line of its own, after a progress bar cut short (a bar ends in no newline)
+            start = "" if getattr(args, "quiet", False) else "\n"
+            print(f"{start}dasktrain {args.command}: interrupted", file=sys.stderr)
+            return 130
+        if not isinstance(error, Exception) or args.traceback:
             raise
         message = " ".join(str(error).split())
         print(f"dasktrain {args.command}: failed: {type(error).__name__}: {message} "
               "(--traceback shows where)", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def _interrupt_quietly():
+    """Within: Ctrl-C raises KeyboardInterrupt as usual, and quiets the cluster's warnings
+    while it stops (a worker still busy when it is stopped is expected then)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield  # a caller that handles SIGINT itself keeps its handler
+        return
+
+    def interrupt(signum, frame):
+        import logging
+
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # --- dasktrain search ---------------------------------------------------------------------
@@ -516,7 +744,6 @@ def run_search(args) -> int:
         return search.fit(X, y)
 
     search = _run_on_cluster(args, fit)
-    os.makedirs(args.output, exist_ok=True)
     results = pd.DataFrame({key: value for key, value in search.cv_results_.items()
                             if key != "params"})
     results.insert(0, "params", [json_text(params) for params in search.cv_results_["params"]])
@@ -632,7 +859,6 @@ def run_repeat(args) -> int:
     scores = report.scores.pivot(index="member", columns="metric", values="value")
     scores = scores[list(report.greater_is_better)].rename_axis(columns=None)
     scores.insert(0, "seed", [model.seeds_[member] for member in scores.index])
-    os.makedirs(args.output, exist_ok=True)
     scores.rename_axis("repeat").to_csv(os.path.join(args.output, "repeat_scores.csv"))
     # The Client of --scheduler is closed: the saved ensemble runs without one.
     joblib.dump(model.set_params(client=None), os.path.join(args.output, "model.joblib"))

@@ -8,9 +8,14 @@ checked in this process: they are reported before any cluster starts.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import joblib
 import numpy as np
@@ -20,7 +25,7 @@ from sklearn.datasets import load_iris
 from sklearn.tree import DecisionTreeClassifier
 
 from dasktrain import GeneticSearchCV, RepeatedClassifier
-from dasktrain.cli import build_parser, load_space, main
+from dasktrain.cli import CONNECT_TIMEOUT, build_parser, load_space, main
 from dasktrain.space import Categorical, Continuous, Integer
 
 SPACE = {"max_depth": {"type": "integer", "low": 1, "high": 6},
@@ -238,5 +243,160 @@ def test_a_failing_fit_is_reported_without_a_traceback(files, tmp_path, process_
     assert main(argv) == 1
     error = capsys.readouterr().err
     assert error.startswith("dasktrain repeat: failed: ValueError") and error.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # the output directory it made is taken back
     with pytest.raises(ValueError):  # --traceback lets the exception through
         main(argv + ["--traceback"])
+
+
+def scheduler_activity(dask_scheduler):
+    return dask_scheduler.transition_counter, len(dask_scheduler.tasks)
+
+
+def a_file(tmp_path):
+    (tmp_path / "file").write_text("")
+    return str(tmp_path / "file")
+
+
+# (command, the option changed, its value given tmp_path, match)
+REFUSED_BEFORE_ANY_WORK = [
+    ("repeat", "--scoring", lambda tmp: "xyz", r"--scoring 'xyz' is not a scikit-learn scorer"),
+    ("repeat", "--scoring", lambda tmp: "acuracy", r"did you mean 'accuracy'"),
+    ("search", "--scoring", lambda tmp: "xyz", r"--scoring 'xyz' is not a scikit-learn scorer"),
+    ("repeat", "--output", a_file, r"--output '.*file' exists and is not a directory"),
+    ("search", "--output", lambda tmp: os.path.join(a_file(tmp), "out"),
+     r"--output '.*file/out' is not a directory that can be written: Not a directory"),
+    ("repeat", "--output", lambda tmp: "/proc/dasktrain-out/results",
+     r"--output '/proc/dasktrain-out/results' is not a directory that can be written"),
+]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+@pytest.mark.parametrize("command, option, value, match", REFUSED_BEFORE_ANY_WORK,
+                         ids=[f"{case[0]} {case[1]} {i}"
+                              for i, case in enumerate(REFUSED_BEFORE_ANY_WORK)])
+def test_bad_scoring_and_output_are_refused_before_any_work(
+        files, tmp_path, capsys, process_cluster, command, option, value, match):
+    args = {"--target": "species", "--estimator": "sklearn.tree.DecisionTreeClassifier",
+            "--scheduler": process_cluster.address, "--output": str(tmp_path / "out")}
+    if command == "search":
+        args.update({"--space": files["space"], "--generations": "1",
+                     "--population-size": "2", "--cv": "2"})
+    args[option] = value(tmp_path)
+    client = process_cluster.client()
+    before = client.run_on_scheduler(scheduler_activity)
+    started = time.monotonic()
+    code = main([command, files["csv"], "--quiet",
+                 *[item for pair in args.items() for item in pair]])
+    error = capsys.readouterr().err
+    assert code == 2, error
+    assert error.count("\n") == 1 and error.startswith(f"dasktrain {command}: error: ")
+    assert re.search(match, error), error
+    assert client.run_on_scheduler(scheduler_activity) == before  # no task was sent
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def closed_port():
+    """A port on 127.0.0.1 that refuses connections: bound (so no one takes it), not listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def run_timed(*args, timeout=60):
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "dasktrain", *map(str, args)],
+                            capture_output=True, text=True, timeout=timeout, check=False)
+    return result, time.monotonic() - started
+
+
+BAD_SCHEDULERS = [
+    ("notaurl", r"argument --scheduler: expected a Dask scheduler address SCHEME://HOST:PORT"),
+    ("tcp://127.0.0.1:99999", r"argument --scheduler: expected a Dask scheduler address"),
+    ("http://127.0.0.1:8786", r"argument --scheduler: expected a Dask scheduler address"),
+    ("tcp://127.0.0.1:{port}", (r"--scheduler 'tcp://127.0.0.1:\d+': cannot connect to "
+                                r"127.0.0.1:\d+ \(Connection refused\); is a Dask scheduler")),
+    ("127.0.0.1:{port}", r"--scheduler '127.0.0.1:\d+': cannot connect"),
+]
+
+
+def scheduler_argv(command, address, files, tmp_path):
+    if command == "demo":
+        return ["demo", "--quick", "--scheduler", address]
+    return ["repeat", files["csv"], "--target", "species", "--estimator",
+            "sklearn.tree.DecisionTreeClassifier", "--scheduler", address,
+            "--output", str(tmp_path / "out")]
+
+
+@pytest.mark.parametrize("address, match", BAD_SCHEDULERS)
+@pytest.mark.parametrize("command", ["repeat", "demo"])
+def test_a_bad_or_silent_scheduler_is_refused_naming_the_option(
+        files, tmp_path, closed_port, capsys, command, address, match):
+    started = time.monotonic()
+    try:
+        code = main(scheduler_argv(command, address.format(port=closed_port), files, tmp_path))
+    except SystemExit as exit_info:  # argparse's own errors
+        code = exit_info.code
+    error = capsys.readouterr().err
+    assert code == 2
+    assert re.search(match, error), error
+    assert error.splitlines()[-1].startswith(f"dasktrain {command}: error: ")
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command, address", [("repeat", "notaurl"),
+                                              ("demo", "tcp://127.0.0.1:{port}")])
+def test_the_command_exits_at_once_without_a_traceback(files, tmp_path, closed_port, command,
+                                                       address):
+    argv = scheduler_argv(command, address.format(port=closed_port), files, tmp_path)
+    result, seconds = run_timed(*argv)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr  # no Client.__del__ time-out either
+    assert result.stderr.strip().splitlines()[-1].startswith(f"dasktrain {command}: error: ")
+    assert seconds < CONNECT_TIMEOUT + 5  # the imports take a few seconds on a busy machine
+
+
+def test_ctrl_c_is_one_line_and_exit_130_with_no_worker_traceback(files, tmp_path):
+    """Ctrl-C as a terminal sends it: SIGINT to every process of the command's group."""
+    args = ["repeat", files["csv"], "--target", "species", "--estimator",
+            "sklearn.ensemble.RandomForestClassifier", "--param", "n_estimators=600",
+            "--n-repeats", "40", "--output", tmp_path / "out"]  # a fit takes a second or more
+    process = subprocess.Popen([sys.executable, "-m", "dasktrain", *map(str, args)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    err = bytearray()
+
+    def read_stderr():
+        while chunk := process.stderr.read1(4096):
+            err.extend(chunk)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not re.search(rb" [1-9]\d*/40 ", bytes(err)):  # the workers have finished a fit
+            assert process.poll() is None and time.monotonic() < deadline, bytes(err).decode()
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGINT)
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    reader.join(10)
+    stderr = bytes(err).decode()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    lines = [line for line in re.split(r"[\r\n]+", stderr)
+             if line.strip() and not line.startswith("RepeatedClassifier")]  # its progress bar
+    assert lines == ["dasktrain repeat: interrupted"], stderr
+    assert not (tmp_path / "out").exists()
+    deadline = time.monotonic() + 20
+    while True:  # the workers and their nannies are gone with it
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "processes of the command are left running"
+        time.sleep(0.2)

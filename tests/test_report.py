@@ -232,6 +232,51 @@ def test_bad_input(estimators, kwargs, err, match):
         evaluate(estimators, X_bin, y_bin, **kwargs)
 
 
+def accuracy_of(estimator, X, y):
+    return accuracy_score(y, estimator.predict(X))
+
+
+@pytest.mark.parametrize("change, err, match", [
+    ({"greater_is_better": "yes"}, TypeError,
+     (r"The 'greater_is_better' parameter of evaluate must be a dict of metric name -> bool, "
+      r"or None\. Got 'yes' instead")),
+    ({"greater_is_better": True}, TypeError, "'greater_is_better' parameter .* Got True"),
+    ({"greater_is_better": [("acc", False)]}, TypeError, "'greater_is_better' parameter"),
+    ({"metrics": {"acc": accuracy_of}, "greater_is_better": {"acc": "yes"}}, TypeError,
+     (r"'greater_is_better' parameter of evaluate must map each metric name to True or "
+      r"False\. Got 'yes' for 'acc'")),
+    ({"metrics": {"acc": accuracy_of}, "greater_is_better": {"acc": None}}, TypeError,
+     "Got None for 'acc'"),
+    ({"metrics": {1: "accuracy"}}, ValueError,
+     "'metrics' parameter of evaluate must name each metric with a non-empty string"),
+    ({"metrics": {"": "accuracy"}}, ValueError, "non-empty string. Got the name ''"),
+    ({"X": None}, TypeError,
+     r"The 'X' parameter of evaluate must be array-like of shape \(n_samples, n_features\)"),
+    ({"X": 3.0}, TypeError, "The 'X' parameter of evaluate must be array-like"),
+    ({"y": None}, TypeError,
+     r"The 'y' parameter of evaluate must be array-like of shape \(n_samples,\)\. Got None"),
+    ({"y": "labels"}, TypeError, "The 'y' parameter of evaluate must be array-like"),
+    ({"y": slice(0, 10)}, TypeError, "The 'y' parameter of evaluate must be array-like"),
+    ({"y": "short"}, ValueError,
+     r"The 'X' and 'y' parameters of evaluate must have the same number of samples\. Got \d+ "),
+    ({"X": "empty", "y": "empty"}, ValueError,
+     "The 'X' parameter of evaluate must have at least one sample"),
+    ({"metrics": {"bad": lambda estimator, X, y: "x"}}, TypeError,
+     r"The metric 'bad' of evaluate returned 'x' for the estimator 'tree' \(member 0\)"),
+    ({"metrics": {"bad": lambda estimator, X, y: np.array([1.0, 2.0])}}, TypeError,
+     "The metric 'bad' of evaluate returned array"),
+])
+def test_bad_arguments_are_refused_naming_the_parameter(change, err, match):
+    fitted = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X_bin, y_bin)
+    args = {"X": X_bin, "y": y_bin, "metrics": "accuracy", **change}
+    if isinstance(args["y"], str) and args["y"] == "short":
+        args["y"] = y_bin[:10]
+    if isinstance(args["X"], str) and args["X"] == "empty":
+        args["X"], args["y"] = X_bin[:0], y_bin[:0]
+    with pytest.raises(err, match=match):
+        evaluate({"tree": fitted}, args.pop("X"), args.pop("y"), **args)
+
+
 def test_callables_in_a_list_are_named_after_their_function(classifiers):
     def balanced_error(estimator, X, y):
         return 1 - accuracy_score(y, estimator.predict(X))

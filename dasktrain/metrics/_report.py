@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import numbers
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -260,13 +261,19 @@ def _resolve_metrics(metrics, pairs, y, greater_is_better) -> list[tuple[str, Ca
         )
     if not named:
         raise ValueError("The 'metrics' parameter of evaluate must not be empty.")
+    for name, _ in named:
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                "The 'metrics' parameter of evaluate must name each metric with a non-empty "
+                f"string. Got the name {name!r} instead."
+            )
     names = [name for name, _ in named]
     if len(set(names)) != len(names):
         raise ValueError(
             f"The 'metrics' parameter of evaluate has repeated names {names!r}; pass a dict "
             "of distinct name -> metric."
         )
-    declared = dict(greater_is_better or {})
+    declared = _check_greater_is_better(greater_is_better)
     unknown = sorted(set(declared) - set(names))
     if unknown:
         raise ValueError(
@@ -291,6 +298,70 @@ def _resolve_metrics(metrics, pairs, y, greater_is_better) -> list[tuple[str, Ca
                 "must be a scorer name or a callable scorer(estimator, X, y)."
             )
     return resolved
+
+
+def _check_greater_is_better(greater_is_better) -> dict:
+    """The `greater_is_better` argument of :func:`evaluate` as a dict; errors name it."""
+    if greater_is_better is None:
+        return {}
+    if not isinstance(greater_is_better, Mapping):
+        raise TypeError(
+            "The 'greater_is_better' parameter of evaluate must be a dict of metric name -> "
+            f"bool, or None. Got {greater_is_better!r} instead."
+        )
+    for name, greater in greater_is_better.items():
+        if not isinstance(greater, (bool, np.bool_)):
+            raise TypeError(
+                "The 'greater_is_better' parameter of evaluate must map each metric name to "
+                f"True or False. Got {greater!r} for {name!r} instead."
+            )
+    return {name: bool(greater) for name, greater in greater_is_better.items()}
+
+
+def _n_samples(data, name: str) -> int | None:
+    """The number of samples of the `name` argument of :func:`evaluate` (None if unknown)."""
+    shape = getattr(data, "shape", None)
+    try:
+        if shape is not None:
+            if len(shape) == 0:
+                raise TypeError
+            n_samples = shape[0]
+        else:
+            if data is None or isinstance(data, (str, bytes)):
+                raise TypeError
+            n_samples = len(data)
+    except TypeError:
+        expected = ("array-like of shape (n_samples, n_features)" if name == "X"
+                    else "array-like of shape (n_samples,)")
+        raise TypeError(
+            f"The '{name}' parameter of evaluate must be {expected}. Got {data!r} instead."
+        ) from None
+    if not isinstance(n_samples, numbers.Integral):  # a dask array of unknown chunk sizes
+        return None
+    if n_samples == 0:
+        raise ValueError(f"The '{name}' parameter of evaluate must have at least one sample. "
+                         "Got 0 samples instead.")
+    return int(n_samples)
+
+
+def _check_data(X, y) -> None:
+    n_X, n_y = _n_samples(X, "X"), _n_samples(y, "y")
+    if n_X is not None and n_y is not None and n_X != n_y:
+        raise ValueError(
+            "The 'X' and 'y' parameters of evaluate must have the same number of samples. "
+            f"Got {n_X} and {n_y} instead."
+        )
+
+
+def _value(scorer_value, metric: str, name: str, member: int) -> float:
+    """A metric's value as a float; TypeError naming the metric when it is not a number."""
+    try:
+        return float(scorer_value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"The metric {metric!r} of evaluate returned {scorer_value!r} for the estimator "
+            f"{name!r} (member {member}); a metric must return a number."
+        ) from None
 
 
 def evaluate(estimators, X, y, metrics=None, *, greater_is_better=None) -> EvaluationReport:
@@ -354,7 +425,12 @@ def evaluate(estimators, X, y, metrics=None, *, greater_is_better=None) -> Evalu
     Raises
     ------
     ValueError
-        Naming 'metrics' for an unknown scorer name (with valid names).
+        Naming 'metrics' for an unknown scorer name (with valid names), 'X'
+        and 'y' when their numbers of samples differ or are 0.
+    TypeError
+        Naming the parameter ('estimators', 'X', 'y', 'metrics' or
+        'greater_is_better') given something of the wrong kind, or the metric
+        that returned something other than a number.
     sklearn.exceptions.NotFittedError
         Naming the estimator that is not fitted.
 
@@ -386,6 +462,7 @@ def evaluate(estimators, X, y, metrics=None, *, greater_is_better=None) -> Evalu
     {'accuracy': 'logreg'}
     """
     pairs = _named_estimators(estimators)
+    _check_data(X, y)
     resolved = _resolve_metrics(metrics, pairs, y, greater_is_better)
     rows = []
     members = {}
@@ -394,7 +471,8 @@ def evaluate(estimators, X, y, metrics=None, *, greater_is_better=None) -> Evalu
         members[name] = len(models)
         for index, model in enumerate(models):
             for metric, scorer, _ in resolved:
+                value = _value(scorer(model, X, y), metric, name, index)
                 rows.append({"estimator": name, "member": index, "metric": metric,
-                             "value": float(scorer(model, X, y))})
+                             "value": value})
     scores = pd.DataFrame(rows, columns=["estimator", "member", "metric", "value"])
     return EvaluationReport(scores, {metric: greater for metric, _, greater in resolved}, members)
