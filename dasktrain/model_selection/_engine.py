@@ -68,11 +68,14 @@ class SearchEngine:
         Saved with each checkpoint, to refuse resuming a different search.
     resumed : dict or None
         A checkpoint's state to continue from.
+    objectives : list of Objective or None
+        With several objectives, each outcome told to the strategy carries
+        the value of each (:attr:`Outcome.objectives`).
     """
 
     def __init__(self, strategy, evaluator, *, metric: str, n_generations: int, n_slots: int,
                  deadline=None, callbacks=(), search=None, checkpoint=None, fingerprint=None,
-                 resumed=None, extra_state=None):
+                 resumed=None, extra_state=None, objectives=None):
         self.strategy = strategy
         self.evaluator = evaluator
         self.metric = metric
@@ -85,6 +88,7 @@ class SearchEngine:
         self.checkpoint = checkpoint
         self.fingerprint = fingerprint
         self.extra_state = dict(extra_state or {})
+        self.objectives = list(objectives or ())
         self.progress = _Progress()
         self.stopped = False
         self._reported: set[str] = set()
@@ -187,7 +191,9 @@ class SearchEngine:
             result = self.evaluator.results[key]
             outcome = Outcome(key=key, params=result.params, score=result.mean_score(self.metric),
                               status=result.status, fit_time=float(np.mean(result.fit_time)),
-                              scores={name: result.mean_score(name) for name in result.test})
+                              scores={name: result.mean_score(name) for name in result.test},
+                              objectives=tuple(objective.value(result)
+                                               for objective in self.objectives))
             self.progress.generation_of[key] = self.strategy.generation
             self.progress.n_told += 1
             self._row_told += 1
