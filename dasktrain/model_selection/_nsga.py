@@ -403,6 +403,9 @@ class NSGA2(_NSGA2Mixin, Strategy):
         return children
 
     def tell(self, outcome: Outcome) -> bool:
+        return self._told_outcome(outcome)
+
+    def _told_outcome(self, outcome: Outcome) -> bool:
         self._told[outcome.key] = outcome
         if any(key not in self._told for key in self._asked):
             return False
@@ -463,6 +466,9 @@ class NSGA2SteadyState(_NSGA2Mixin, Strategy):
         return out
 
     def tell(self, outcome: Outcome) -> bool:
+        return self._told_outcome(outcome)
+
+    def _told_outcome(self, outcome: Outcome) -> bool:
         self._n_told += 1
         self.population.append(outcome)
         if len(self.population) > self.population_size:
