@@ -436,7 +436,9 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         self : GeneticFeatureSelectionCV
         """
         self._validate_params()
-        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=None,
+        # numeric arrays, as scikit-learn's selectors check them; a DataFrame is kept as
+        # it is (its columns are selected by position), its names recorded
+        X = validate_data(self, X, accept_sparse=("csr", "csc"),
                           ensure_all_finite=not allows_nan(self.estimator),
                           skip_check_array=hasattr(X, "iloc"))
         low, high = self._feature_counts(self.n_features_in_)
