@@ -322,9 +322,9 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
     ...                            n_redundant=0, shuffle=False, random_state=0)
     >>> selector = GeneticFeatureSelectionCV(LogisticRegression(), cv=3, population_size=8,
     ...                                      generations=3, random_state=0).fit(X, y)
-    >>> selector.transform(X).shape[1] == selector.n_features_ == selector.support_.sum()
+    >>> selector.transform(X).shape[1] == selector.n_features_ == int(selector.support_.sum())
     True
-    >>> sorted(selector.cv_results_["n_features"][selector.pareto_front_])[0] >= 1
+    >>> bool(selector.support_[:3].any())  # an informative feature is kept
     True
     """
 
