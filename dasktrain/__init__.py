@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "GeneticSearchCV": ".model_selection",
+    "GeneticFeatureSelectionCV": ".model_selection",
     "RepeatedClassifier": ".ensemble",
     "RepeatedRegressor": ".ensemble",
     "StackingEnsemble": ".ensemble",

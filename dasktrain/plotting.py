@@ -4,6 +4,8 @@
   a GeneticSearchCV (its ``history_``).
 - :func:`plot_search_space`: each parameter against the mean test score of
   every candidate evaluated, coloured by generation (its ``cv_results_``).
+- :func:`plot_pareto_front`: two objectives of every candidate of a search
+  with several objectives, its Pareto front drawn over them.
 - :func:`plot_repeat_scores`: the distribution of scores of each estimator of
   an :func:`~dasktrain.evaluate` report (a box per estimator).
 
@@ -18,7 +20,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["plot_fitness_evolution", "plot_repeat_scores", "plot_search_space"]
+__all__ = ["plot_fitness_evolution", "plot_pareto_front", "plot_repeat_scores",
+           "plot_search_space"]
 
 
 def _pyplot(function: str):
@@ -308,4 +311,96 @@ def plot_repeat_scores(report, metric=None, ax=None):
     ax.set_ylabel(str(metric))
     ax.set_title(f"{metric} per estimator")
     ax.grid(True, axis="y", alpha=0.3)
+    return ax
+
+
+def _objective_names(search) -> list[str]:
+    names = []
+    for index, item in enumerate(getattr(search, "objectives", None) or ()):
+        if isinstance(item, str):
+            names.append(item)
+        else:
+            name = getattr(item, "__name__", "")
+            names.append(name if name.isidentifier() else f"cost{index}")
+    return names
+
+
+def _column(results: dict, name: str, function: str) -> str:
+    """The ``cv_results_`` key of an objective name or of a key given as is."""
+    for key in (name, f"mean_test_{name}", f"mean_{name}"):
+        if key in results:
+            return key
+    raise ValueError(f"{function} found no column for {name!r} in cv_results_ (tried "
+                     f"{name!r}, 'mean_test_{name}' and 'mean_{name}').")
+
+
+def plot_pareto_front(search, x=None, y=None, *, ax=None):
+    """Plot two objectives of every candidate, with the search's Pareto front over them.
+
+    Parameters
+    ----------
+    search : GeneticSearchCV or GeneticFeatureSelectionCV
+        A search fitted with several objectives (``pareto_front_`` and
+        ``cv_results_["pareto_rank"]``).
+    x, y : str or None, default=None
+        Objective names ("score", "model_size", a callable cost's name,
+        "n_features") or ``cv_results_`` keys; None takes the first and the
+        second of the search's `objectives`.
+    ax : matplotlib Axes or None, default=None
+        Where to draw; None makes a new figure.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        Every candidate is a point coloured by its Pareto rank; the front is
+        drawn as a line through its points, in the order of `x`.
+
+    See Also
+    --------
+    plot_search_space : every candidate's parameters against its score.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from dasktrain import GeneticSearchCV
+    >>> from dasktrain.space import Integer
+    >>> X, y = load_iris(return_X_y=True)
+    >>> search = GeneticSearchCV(DecisionTreeClassifier(random_state=0),
+    ...                          {"max_depth": Integer(1, 8)}, population_size=4,
+    ...                          generations=1, cv=3, random_state=0,
+    ...                          objectives=["score", "model_size"]).fit(X, y)
+    >>> ax = plot_pareto_front(search)
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('mean_test_score', 'mean_model_size')
+    """
+    function = "plot_pareto_front"
+    plt = _pyplot(function)
+    results = _fitted_attribute(search, "cv_results_", function)
+    front = np.asarray(_fitted_attribute(search, "pareto_front_", function), dtype=int)
+    names = _objective_names(search)
+    if x is None or y is None:
+        if len(names) < 2:
+            raise ValueError(f"{function} needs x and y when the search has fewer than two "
+                             f"objectives. Got objectives {names!r}.")
+        x = names[0] if x is None else x
+        y = names[1] if y is None else y
+    x_key, y_key = _column(results, x, function), _column(results, y, function)
+    xs = np.asarray(results[x_key], dtype=float)
+    ys = np.asarray(results[y_key], dtype=float)
+    ranks = np.asarray(results["pareto_rank"], dtype=float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    points = ax.scatter(xs, ys, c=ranks, cmap="viridis_r", s=18, alpha=0.7,
+                        label="candidates")
+    order = front[np.argsort(xs[front], kind="stable")]
+    ax.plot(xs[order], ys[order], marker="o", color="C3", label="Pareto front")
+    ax.set_xlabel(x_key)
+    ax.set_ylabel(y_key)
+    ax.set_title("Pareto front")
+    ax.figure.colorbar(points, ax=ax, label="pareto_rank")
+    ax.legend(loc="best")
+    ax.grid(True, alpha=0.3)
     return ax

@@ -21,6 +21,8 @@ from dasktrain import ensemble, linear_model, model_selection
 ESTIMATORS = {
     "GeneticSearchCV": lambda: model_selection.GeneticSearchCV(
         LogisticRegression(), {"C": [0.1, 1.0]}),
+    "GeneticFeatureSelectionCV": lambda: model_selection.GeneticFeatureSelectionCV(
+        LogisticRegression()),
     "RepeatedClassifier": lambda: ensemble.RepeatedClassifier(LogisticRegression()),
     "RepeatedRegressor": lambda: ensemble.RepeatedRegressor(SGDRegressor()),
     "StackingEnsemble": lambda: ensemble.StackingEnsemble([("lr", LogisticRegression())]),
@@ -32,7 +34,7 @@ ESTIMATORS = {
     "DistributedLogisticRegression": lambda: linear_model.DistributedLogisticRegression(),
     "DistributedLinearRegression": lambda: linear_model.DistributedLinearRegression(),
 }
-RANDOMISED = {"GeneticSearchCV", "RepeatedClassifier", "RepeatedRegressor", "StackingEnsemble",
+RANDOMISED = {"GeneticSearchCV", "GeneticFeatureSelectionCV", "RepeatedClassifier", "RepeatedRegressor", "StackingEnsemble",
               "PartitionedEnsemble", "ParameterAveragingClassifier",
               "ParameterAveragingRegressor"}
 

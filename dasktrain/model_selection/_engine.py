@@ -74,11 +74,14 @@ class SearchEngine:
         score on its folds so far is below that of every complete member of
         the population on the same folds is not fitted on the rest (see
         :meth:`should_prune`).
+    objectives : list of Objective or None
+        With several objectives, each outcome told to the strategy carries
+        the value of each (:attr:`Outcome.objectives`).
     """
 
     def __init__(self, strategy, evaluator, *, metric: str, n_generations: int, n_slots: int,
                  deadline=None, callbacks=(), search=None, checkpoint=None, fingerprint=None,
-                 resumed=None, extra_state=None, pruning=None):
+                 resumed=None, extra_state=None, pruning=None, objectives=None):
         self.strategy = strategy
         self.evaluator = evaluator
         self.metric = metric
@@ -91,6 +94,7 @@ class SearchEngine:
         self.checkpoint = checkpoint
         self.fingerprint = fingerprint
         self.extra_state = dict(extra_state or {})
+        self.objectives = list(objectives or ())
         self.progress = _Progress()
         self.stopped = False
         self._reported: set[str] = set()
@@ -195,7 +199,9 @@ class SearchEngine:
             result = self.evaluator.results[key]
             outcome = Outcome(key=key, params=result.params, score=result.mean_score(self.metric),
                               status=result.status, fit_time=float(np.mean(result.fit_time)),
-                              scores={name: result.mean_score(name) for name in result.test})
+                              scores={name: result.mean_score(name) for name in result.test},
+                              objectives=tuple(objective.value(result)
+                                               for objective in self.objectives))
             self.progress.generation_of[key] = self.strategy.generation
             self.progress.n_told += 1
             self._row_told += 1

@@ -49,6 +49,9 @@ class SplitRecord:
         scikit-learn's searches do not count as a failed fit).
     stuck_in : tuple or None
         ``(worker identity, pid)`` of a process left running a timed-out fit.
+    costs : dict
+        Cost name -> value measured on the fitted estimator (``model_size``,
+        a callable cost); empty when no cost was asked for or the split failed.
     """
 
     status: Status
@@ -59,6 +62,7 @@ class SplitRecord:
     score_time: float = 0.0
     fit_failed: bool = False
     stuck_in: tuple | None = None
+    costs: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +97,8 @@ class CandidateResult:
         Splits whose fit failed (not counting failures while scoring).
     n_failed_scores : int
         Splits whose fit succeeded and whose scoring failed.
+    costs : dict
+        Cost name -> list of split values (NaN for a split that failed).
 
     A pruned candidate's splits that were not fitted have status PRUNED and
     NaN scores; so has the candidate, unless one of its fitted splits failed.
@@ -107,6 +113,7 @@ class CandidateResult:
     score_time: list
     n_failed_fits: int = 0
     n_failed_scores: int = 0
+    costs: dict = field(default_factory=dict)
 
     @classmethod
     def from_splits(cls, params: dict, records: list[SplitRecord]) -> CandidateResult:
@@ -140,12 +147,20 @@ class CandidateResult:
             n_failed_fits=sum(record.fit_failed for record in failed),
             n_failed_scores=sum(record.status == Status.ERROR and not record.fit_failed
                                 for record in failed),
+            costs={name: [record.costs.get(name, math.nan) for record in records]
+                   for name in dict.fromkeys(name for record in records
+                                             for name in record.costs)},
         )
 
     def mean_score(self, metric: str) -> float:
         """The mean split score of `metric`; NaN when a split failed or the metric is absent."""
         scores = np.asarray(self.test.get(metric, [math.nan]), dtype=float)
         return float(np.mean(scores)) if np.all(np.isfinite(scores)) else math.nan
+
+    def mean_cost(self, name: str) -> float:
+        """The mean split value of the cost `name`; NaN when a split failed or it is absent."""
+        values = np.asarray(self.costs.get(name, [math.nan]), dtype=float)
+        return float(np.mean(values)) if np.all(np.isfinite(values)) else math.nan
 
 
 @dataclass(frozen=True)
@@ -165,6 +180,10 @@ class Outcome:
         Mean fit seconds over its splits.
     scores : dict
         Every metric's mean score.
+    objectives : tuple of float
+        With several objectives (``objectives``), the candidate's value of
+        each, in order and as measured (metrics to maximise, costs to
+        minimise; NaN when it failed); empty otherwise.
     """
 
     key: str
@@ -173,3 +192,4 @@ class Outcome:
     status: Status
     fit_time: float = 0.0
     scores: dict = field(default_factory=dict)
+    objectives: tuple = ()

@@ -98,9 +98,10 @@ def check_failures(results: list[CandidateResult], n_splits: int, error_score) -
 
 def format_results(results: list[CandidateResult], generations: list[int], n_folds: int,
                    n_repeats: int, metrics: list[str], *, return_train_score: bool,
-                   error_score) -> dict:
+                   error_score, costs=()) -> dict:
     """``cv_results_``: one entry per candidate, scikit-learn's keys, plus ``generation``,
-    ``status`` and ``error``."""
+    ``status`` and ``error``; ``mean_<cost>`` and ``std_<cost>`` for each name of `costs`
+    measured on the fitted estimators."""
     n_candidates = len(results)
     n_splits = n_folds * n_repeats
     out: dict = {}
@@ -150,6 +151,8 @@ def format_results(results: list[CandidateResult], generations: list[int], n_fol
 
     store("fit_time", [result.fit_time for result in results])
     store("score_time", [result.score_time for result in results])
+    for cost in costs:
+        store(cost, [result.costs.get(cost, [math.nan] * n_splits) for result in results])
     params = [result.params for result in results]
     for key, masked in masked_params(params):
         out[key] = masked

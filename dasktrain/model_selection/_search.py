@@ -30,6 +30,7 @@ from ._checkpoint import check_checkpoint_path, read_checkpoint
 from ._engine import HISTORY_COLUMNS, SearchEngine
 from ._evaluator import Evaluator
 from ._genetic import candidate_key
+from ._nsga import NSGA2_STRATEGIES, SpaceOperators, check_objectives, pareto_ranks
 from ._results import CandidateFailedWarning, best_index, check_failures, format_results
 from ._results import metric_names
 from ._strategies import INITS, STRATEGIES
@@ -205,7 +206,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
     strategy : {"generational", "steady_state"}, default="generational"
         "generational" evaluates a whole generation, then selects; it gives the
         same candidates and scores on every backend for the same
-        `random_state`. "steady_state" keeps at least twice as many candidates
+        `random_state`. With `objectives`, both run NSGA-II (see
+        `objectives`). "steady_state" keeps at least twice as many candidates
         in flight as there are workers (more when fits are cheap, up to
         `population_size`): as each evaluation finishes, the candidate
         replaces the worst of the population if it is better and a child is
@@ -284,6 +286,20 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         ahead of a complete candidate. ``history_["pruned"]`` counts them.
         It saves the most where fits are costly and folds many; the first
         generation is never pruned.
+    objectives : list of str or callable, or None, default=None
+        None optimises the one `scoring` metric (the `refit` metric with
+        several). Otherwise the objectives optimised together, each a metric
+        name of `scoring` ("score" with a single metric; maximised) or a cost
+        (minimised): "fit_time", "score_time", "model_size" (bytes of the
+        pickled fitted model, measured in the task) or a callable
+        ``cost(fitted_estimator) -> float`` (called in the task on each fitted
+        split; named by its ``__name__``). The search then keeps NSGA-II
+        survivors (DEAP's non-dominated sorting and crowding distance): with
+        ``strategy="generational"`` whole generations (the same result on
+        every backend), with "steady_state" one candidate at a time. Fitted
+        searches have ``pareto_front_`` and ``cv_results_["pareto_rank"]``;
+        ``refit=True`` refits the front's best candidate on the first
+        objective.
 
     Attributes
     ----------
@@ -300,6 +316,13 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         candidate), ``status`` ("ok", "error" or "timeout") and ``error`` (the
         reason, "" when ok). With one metric, ``<metric>`` is "score". A split
         built on a shared pipeline prefix reports the prefix's fit time too.
+        With `objectives`: ``pareto_rank`` (1 for the candidates no other
+        dominates, 2 for those only the first front dominates, ...; failed
+        candidates last) and ``mean_<cost>``, ``std_<cost>`` for each cost
+        measured on the fitted model ("model_size", a callable's name).
+    pareto_front_ : ndarray of int
+        With `objectives`: the indices into ``cv_results_`` of the
+        non-dominated candidates, best first on the first objective.
     best_estimator_ : estimator
         The best candidate refit on the whole data (``refit=True`` only).
     best_score_ : float
@@ -396,6 +419,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         "init": [Options(INITS)],
         "screening": [Interval(numbers.Real, 1, None)],
         "pruning": [Options(("folds",)), None],
+        "objectives": "no_validation",  # checked by _nsga.check_objectives in fit
     }
 
     def __init__(self, estimator, param_distributions, *, scoring=None, cv=5,
@@ -404,7 +428,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                  strategy="generational", n_repeats=1, max_time=None, eval_timeout=None,
                  error_score=np.nan, refit=True, callbacks=None, checkpoint=None,
                  random_state=None, use_dask=False, client=None, n_jobs=None, verbose=0,
-                 return_train_score=False, init="random", screening=8.0, pruning=None):
+                 return_train_score=False, init="random", screening=8.0, pruning=None,
+                 objectives=None):
         self.estimator = estimator
         self.param_distributions = param_distributions
         self.scoring = scoring
@@ -432,6 +457,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         self.init = init
         self.screening = screening
         self.pruning = pruning
+        self.objectives = objectives
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -487,6 +513,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
 
     def _check_refit_metric(self, metrics) -> None:
         refit = self.refit
+        if self.objectives is not None and refit is True:
+            return  # the front's best on the first objective
         if refit is not False and not callable(refit) and not (
                 isinstance(refit, str) and refit in metrics):
             raise ValueError(
@@ -494,6 +522,35 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                 "callable to refit an estimator with the best parameter setting on the whole "
                 "data and make the best_* attributes available for that metric. If this is not "
                 f"needed, refit should be set to False explicitly. {refit!r} was passed.")
+
+    # ------------------------------------------------------------------ what subclasses change
+
+    def _search_space(self):
+        """The candidates' space, checked (a selector searches feature masks instead)."""
+        return as_search_space(self.param_distributions, self.estimator)
+
+    def _extra_objectives(self) -> dict:
+        """Objective names this estimator accepts besides metrics and built-in costs."""
+        return {}
+
+    def _check_objectives(self, metrics) -> list | None:
+        if self.objectives is None:
+            return None
+        return check_objectives(self.objectives, metrics, type(self).__name__,
+                                self._extra_objectives())
+
+    def _make_strategy(self, space, rng, objectives):
+        """The strategy: the `strategy` parameter's, or its NSGA-II form with `objectives`."""
+        options = dict(population_size=self.population_size,
+                       crossover_probability=self.crossover_probability,
+                       mutation_probability=self.mutation_probability,
+                       tournament_size=self.tournament_size, elitism=self.elitism)
+        if objectives is None:
+            return STRATEGIES[self.strategy](space, rng, init=self.init,
+                                             screening=self.screening, **options)
+        return NSGA2_STRATEGIES[self.strategy](
+            SpaceOperators(space), rng,
+            maximise=[objective.maximise for objective in objectives], **options)
 
     def _folds(self, X, y, groups) -> list:
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
@@ -536,6 +593,9 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
             "n_samples": len(X) if not hasattr(X, "shape") else int(X.shape[0]),
             "random_state": value_key(self.random_state)
             if isinstance(self.random_state, numbers.Integral) else None,
+            "objectives": None if self.objectives is None else [
+                item if isinstance(item, str) else value_key(item)
+                for item in self.objectives],
         }
 
     def _score_params(self, scorers: dict, fit_params: dict) -> dict:
@@ -602,8 +662,12 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                 f"must sum to at most 1. Got {self.crossover_probability!r} + "
                 f"{self.mutation_probability!r} instead.")
         check_checkpoint_path(self.checkpoint, name)
-        space = as_search_space(self.param_distributions, self.estimator)
+        space = self._search_space()
         scorers, multimetric, metric, named_scorers = self._check_scoring()
+        objectives = self._check_objectives(list(scorers))
+        if objectives is not None:
+            # the metric of history_ and best_score_: the first metric objective
+            metric = next((o.name for o in objectives if o.kind == "metric"), metric)
         if y is None and get_tags(self.estimator).target_tags.required:
             raise ValueError(f"{name} with {type(self.estimator).__name__} requires y to be "
                              "passed, but the target y is None.")
@@ -622,18 +686,15 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         settings = Settings(error_score=self.error_score, eval_timeout=_finite(self.eval_timeout),
                             return_train_score=bool(self.return_train_score),
                             seed_unset_only=self.n_repeats == 1,
-                            score_transformed=named_scorers, pairwise=pairwise)
+                            score_transformed=named_scorers, pairwise=pairwise,
+                            costs=tuple((o.name, o.function) for o in objectives or ()
+                                        if o.kind == "cost"))
         max_time = _finite(self.max_time)
         deadline = None if max_time is None else started + max_time
         self.multimetric_ = multimetric
         self.n_splits_ = n_folds
         self.scorer_ = scorers if multimetric else scorers["score"]
-        strategy = STRATEGIES[self.strategy](
-            space, np.random.default_rng(strategy_seed), population_size=self.population_size,
-            crossover_probability=self.crossover_probability,
-            mutation_probability=self.mutation_probability,
-            tournament_size=self.tournament_size, elitism=self.elitism, init=self.init,
-            screening=self.screening)
+        strategy = self._make_strategy(space, np.random.default_rng(strategy_seed), objectives)
         try:
             for callback in callbacks:
                 if callable(getattr(callback, "on_start", None)):
@@ -651,19 +712,19 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                     n_slots=backend.n_workers, deadline=deadline, callbacks=callbacks,
                     search=self, checkpoint=self.checkpoint, fingerprint=fingerprint,
                     resumed=resumed, extra_state={"repeat_seeds": repeat_seeds},
-                    pruning=self.pruning)
+                    pruning=self.pruning, objectives=objectives)
                 try:
                     engine.run()
                 finally:
                     evaluator.close()
-            self._store_results(engine, X, y, fit_params, scorers, metric)
+            self._store_results(engine, X, y, fit_params, scorers, metric, objectives)
         finally:
             for callback in callbacks:
                 if callable(getattr(callback, "on_end", None)):
                     callback.on_end(self)
         return self
 
-    def _store_results(self, engine, X, y, fit_params, scorers, metric) -> None:
+    def _store_results(self, engine, X, y, fit_params, scorers, metric, objectives) -> None:
         progress = engine.progress
         self.history_ = pd.DataFrame(progress.history, columns=HISTORY_COLUMNS)
         order = engine.order
@@ -683,15 +744,34 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         results = format_results(rows, [progress.generation_of[key] for key in order],
                                  self.n_splits_, n_repeats, metrics,
                                  return_train_score=bool(self.return_train_score),
-                                 error_score=self.error_score)
+                                 error_score=self.error_score,
+                                 costs=[o.name for o in objectives or () if o.kind == "cost"])
+        if objectives is not None:
+            self._store_front(results, rows, objectives)
         self.cv_results_ = results
         if self.refit or not self.multimetric_:
-            self.best_index_ = best_index(results, self.refit, metric)
+            if objectives is not None and self.refit is True:
+                self.best_index_ = int(self.pareto_front_[0])
+            else:
+                self.best_index_ = best_index(results, self.refit, metric)
             if not callable(self.refit):
                 self.best_score_ = float(results[f"mean_test_{metric}"][self.best_index_])
             self.best_params_ = results["params"][self.best_index_]
         if self.refit:
             self._refit(X, y, fit_params, engine.evaluator.repeat_seeds[0])
+
+    def _store_front(self, results: dict, rows: list, objectives: list) -> None:
+        """``cv_results_["pareto_rank"]`` and ``pareto_front_``, best first on the first
+        objective (then on the next ones, then in ``cv_results_`` order)."""
+        values = np.array([[objective.value(row) for objective in objectives] for row in rows],
+                          dtype=float).reshape(len(rows), len(objectives))
+        maximise = [objective.maximise for objective in objectives]
+        ranks = pareto_ranks(values, maximise)
+        results["pareto_rank"] = ranks.astype(np.int32)
+        front = np.flatnonzero(ranks == 1)
+        oriented = values[front] * np.where(maximise, -1.0, 1.0)  # ascending = best first
+        order = np.lexsort(tuple(oriented[:, j] for j in reversed(range(len(objectives)))))
+        self.pareto_front_ = front[order] if front.size else np.flatnonzero(ranks == ranks.min())
 
     def _refit(self, X, y, fit_params: dict, seed) -> None:
         model = build_candidate(self.estimator, self.best_params_, seed,

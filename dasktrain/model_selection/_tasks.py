@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import pickle
 import threading
 import time
 import zlib
@@ -52,6 +53,8 @@ class Settings:
     score_transformed: bool = True
     #: The estimator takes a precomputed kernel or distance matrix: split X by rows and columns.
     pairwise: bool = False
+    #: Costs measured on each fitted estimator: (name, "model_size" or cost(estimator) -> float).
+    costs: tuple = ()
 
 
 @dataclass
@@ -272,6 +275,20 @@ def failure_record(status: Status, error: str, scorers, settings: Settings,
                        fit_time=fit_time, fit_failed=fit_failed, stuck_in=stuck_in)
 
 
+def model_size(estimator) -> int:
+    """Bytes of the pickled fitted `estimator` (the "model_size" cost)."""
+    return len(pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def measure_costs(estimator, costs: tuple) -> dict:
+    """Cost name -> value of each cost of `costs` on the fitted `estimator`."""
+    out = {}
+    for name, cost in costs:
+        value = model_size(estimator) if cost == "model_size" else cost(estimator)
+        out[name] = float(_number(name, value))
+    return out
+
+
 # --------------------------------------------------------------------------- fit and score
 
 def _fit(model, X, y, params):
@@ -305,6 +322,10 @@ def _fit_and_score(estimator, params, data, fold, seed, scorers, settings, prefi
             scored, X_score_test, X_score_train = rest, prefix.Xt_test, prefix.Xt_train
         else:
             scored, X_score_test, X_score_train = model, take_rows(X, test), take_rows(X, train)
+    try:
+        costs = measure_costs(model, settings.costs)
+    except Exception as exc:
+        raise _ScoringError(f"measuring a cost: {type(exc).__name__}: {exc}", fit_time) from exc
     start = time.perf_counter()
     try:
         test_scores = _scores(scored, X_score_test, y_test, scorers,
@@ -316,7 +337,7 @@ def _fit_and_score(estimator, params, data, fold, seed, scorers, settings, prefi
     except Exception as exc:
         raise _ScoringError(f"{type(exc).__name__}: {exc}", fit_time) from exc
     return SplitRecord(status=Status.OK, error="", test=test_scores, train=train_scores,
-                       fit_time=fit_time, score_time=time.perf_counter() - start)
+                       fit_time=fit_time, score_time=time.perf_counter() - start, costs=costs)
 
 
 def fit_and_score(estimator, params, data, folds, fold, seed, scorers, settings,

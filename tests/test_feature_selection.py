@@ -1,0 +1,174 @@
+"""GeneticFeatureSelectionCV: feature masks on the search engine, as a scikit-learn selector."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from dasktrain import GeneticFeatureSelectionCV
+from dasktrain.model_selection._feature_selection import MaskOperators, _SelectedColumns
+
+# features 0 and 1 carry the classes (0.98 cross-validated accuracy together, 0.97 with
+# all eight); 2 is weakly informative, 3 to 7 are noise
+X, Y = make_classification(n_samples=150, n_features=8, n_informative=3, n_redundant=0,
+                           n_repeated=0, n_clusters_per_class=1, shuffle=False,
+                           random_state=0)
+
+
+def _selector(**options):
+    params = dict(cv=3, population_size=6, generations=2, random_state=0)
+    params.update(options)
+    return GeneticFeatureSelectionCV(LogisticRegression(), **params)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return _selector().fit(X, Y)
+
+
+@parametrize_with_checks([GeneticFeatureSelectionCV(LogisticRegression(), cv=3,
+                                                    population_size=3, generations=1)])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_selection_and_front(reference):
+    results = reference.cv_results_
+    assert reference.support_.dtype == bool and reference.support_.shape == (8,)
+    assert reference.n_features_ == reference.support_.sum() >= 1
+    assert reference.transform(X).shape == (len(X), reference.n_features_)
+    np.testing.assert_array_equal(reference.transform(X), X[:, reference.support_])
+    best = reference.best_index_
+    assert results["params"][best]["features"] == tuple(np.flatnonzero(reference.support_))
+    assert results["n_features"][best] == reference.n_features_
+    assert best == reference.pareto_front_[0]
+    assert results["pareto_rank"][best] == 1
+    # on the front, each mask is the best score for its number of features or fewer
+    front = reference.pareto_front_
+    for i in front:
+        fewer = results["n_features"] <= results["n_features"][i]
+        assert results["mean_test_score"][i] >= results["mean_test_score"][fewer].max() - 1e-12
+    # estimator_ is the estimator refit on the selected columns of all the data
+    expected = clone(reference.estimator).fit(X[:, reference.support_], Y)
+    np.testing.assert_allclose(reference.estimator_.coef_, expected.coef_)
+    assert list(reference.history_.columns)[:2] == ["generation", "best"]
+
+
+def test_recovers_informative_features(reference):
+    chosen = set(np.flatnonzero(reference.support_))
+    assert {0, 1} <= chosen
+    assert reference.n_features_ < 8
+    every_feature = cross_val_score(LogisticRegression(), X, Y, cv=3).mean()
+    assert reference.best_score_ >= every_feature
+
+
+def test_masks_stay_within_min_and_max_features():
+    selector = _selector(min_features=2, max_features=3).fit(X, Y)
+    sizes = selector.cv_results_["n_features"]
+    assert sizes.min() >= 2 and sizes.max() <= 3
+    assert 2 <= selector.n_features_ <= 3
+
+
+def test_same_selection_on_every_backend(backend):
+    reference = _selector(population_size=4, generations=1).fit(X, Y)
+    selector = _selector(population_size=4, generations=1, **backend).fit(X, Y)
+    for key in ("params", "mean_test_score", "pareto_rank", "n_features"):
+        assert list(selector.cv_results_[key]) == list(reference.cv_results_[key]), key
+    np.testing.assert_array_equal(selector.support_, reference.support_)
+
+
+def test_pipeline_clone_and_pickle(reference):
+    pipeline = make_pipeline(_selector(), LogisticRegression()).fit(X, Y)
+    assert pipeline.named_steps["geneticfeatureselectioncv"].n_features_ == \
+        reference.n_features_
+    assert pipeline.score(X, Y) > 0.9
+    restored = pickle.loads(pickle.dumps(reference))
+    np.testing.assert_array_equal(restored.transform(X), reference.transform(X))
+    cloned = clone(reference)
+    assert not hasattr(cloned, "support_")
+    assert repr(cloned) == repr(reference)
+
+
+def test_feature_names_out():
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(8)])
+    selector = _selector(generations=1).fit(frame, Y)
+    names = selector.get_feature_names_out()
+    assert list(names) == [f"f{i}" for i in np.flatnonzero(selector.support_)]
+    out = selector.set_output(transform="pandas").transform(frame)
+    assert list(out.columns) == list(names)
+
+
+def test_tasks_receive_masks_and_select_the_columns_themselves():
+    candidate = _SelectedColumns(LogisticRegression(), features=(0, 2)).fit(X, Y)
+    assert candidate.estimator_.n_features_in_ == 2
+    np.testing.assert_allclose(candidate.decision_function(X),
+                               LogisticRegression().fit(X[:, [0, 2]], Y)
+                               .decision_function(X[:, [0, 2]]))
+    selector = _selector(generations=0)
+    selector.fit(X, Y)
+    assert all(set(params) == {"features"} for params in selector.cv_results_["params"])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mask_operators_keep_the_bounds(seed):
+    rng = np.random.default_rng(seed)
+    operators = MaskOperators(10, 3, 5)
+    masks = [operators.sample(rng) for _ in range(50)]
+    for first, second in zip(masks, masks[1:]):
+        for child in (operators.crossover(first, second, rng), operators.mutate(first, rng)):
+            features = child["features"]
+            assert 3 <= len(features) <= 5
+            assert list(features) == sorted(set(features))
+            assert all(0 <= f < 10 for f in features)
+    # without repair, a crossover child takes each bit from one of its parents
+    wide = MaskOperators(10, 0, 10)
+    a, b = {"features": (0, 1, 2)}, {"features": (7, 8)}
+    for _ in range(20):
+        child = set(wide.crossover(a, b, rng)["features"])
+        assert child <= {0, 1, 2, 7, 8}
+        flipped = set(wide.mutate(a, rng)["features"]) ^ {0, 1, 2}
+        assert flipped  # bit-flip mutation always flips at least one bit
+    assert operators.size == sum(math.comb(10, k) for k in (3, 4, 5))
+
+
+BAD = [
+    ({"min_features": 5, "max_features": 3},
+     r"The 'min_features' parameter of GeneticFeatureSelectionCV must be at most "
+     r"'max_features' \(3\)"),
+    ({"min_features": 9}, r"'min_features' parameter .* at most the number of features"),
+    ({"max_features": 9}, r"'max_features' parameter .* at most the number of features"),
+    ({"min_features": 0}, r"'min_features' parameter of GeneticFeatureSelectionCV must be"),
+    ({"objectives": []}, r"'objectives' parameter of GeneticFeatureSelectionCV must hold at "
+                         r"least one"),
+    ({"objectives": ["score", "n_trees"]}, r"'objectives' parameter of "
+                                           r"GeneticFeatureSelectionCV.*Got 'n_trees'"),
+    ({"scoring": ["accuracy"]}, r"'objectives' parameter.*Got 'score'"),
+]
+
+
+class _CountingLogistic(LogisticRegression):
+    fits = 0
+
+    def fit(self, X, y, **kwargs):
+        type(self).fits += 1
+        return super().fit(X, y, **kwargs)
+
+
+@pytest.mark.parametrize("params, match", BAD)
+def test_bad_parameters_are_rejected_before_any_work(params, match):
+    _CountingLogistic.fits = 0
+    selector = GeneticFeatureSelectionCV(_CountingLogistic(), cv=2, population_size=2,
+                                         generations=0, **params)
+    with pytest.raises(ValueError, match=match):
+        selector.fit(X, Y)
+    assert _CountingLogistic.fits == 0
