@@ -389,7 +389,7 @@ class NSGA2(_NSGA2Mixin, Strategy):
         super().__init__(space, rng, **options)
         self.maximise = tuple(bool(sense) for sense in maximise)
         self._asked: list[str] = []
-        self._told: dict[str, Outcome] = {}
+        self._told_now: dict[str, Outcome] = {}
 
     def ask(self, n: int) -> list[dict]:
         if self._asked:
@@ -402,12 +402,12 @@ class NSGA2(_NSGA2Mixin, Strategy):
         self._asked = [candidate_key(child) for child in children]
         return children
 
-    def tell(self, outcome: Outcome) -> bool:
+    def _told(self, outcome: Outcome) -> bool:
         return self._told_outcome(outcome)
 
     def _told_outcome(self, outcome: Outcome) -> bool:
-        self._told[outcome.key] = outcome
-        if any(key not in self._told for key in self._asked):
+        self._told_now[outcome.key] = outcome
+        if any(key not in self._told_now for key in self._asked):
             return False
         self._close()
         return True
@@ -419,11 +419,11 @@ class NSGA2(_NSGA2Mixin, Strategy):
         return True
 
     def _close(self) -> None:
-        children = [self._told[key] for key in self._asked if key in self._told]
+        children = [self._told_now[key] for key in self._asked if key in self._told_now]
         pool = self.population + children
         if pool:
             self.population = self._select(pool, self.population_size)
-        self._asked, self._told = [], {}
+        self._asked, self._told_now = [], {}
         self.generation += 1
 
     def state(self) -> dict:
@@ -465,7 +465,7 @@ class NSGA2SteadyState(_NSGA2Mixin, Strategy):
         self._n_asked += len(out)
         return out
 
-    def tell(self, outcome: Outcome) -> bool:
+    def _told(self, outcome: Outcome) -> bool:
         return self._told_outcome(outcome)
 
     def _told_outcome(self, outcome: Outcome) -> bool:
