@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import numbers
 
-import numpy as np
 from sklearn.base import clone
 
 from ._execution import check_client, execution_backend, is_dask_collection
+from .utils._dask_data import blockwise
 from .utils._validation import Predicate, validate_params
 
 #: Docstring text written once and substituted with ``%(name)s`` in the estimators.
@@ -110,56 +109,6 @@ class ParallelEstimatorMixin:
         if state.get("client") is not None:
             state = {**state, "client": None}
         return state
-
-
-def without_client(estimator):
-    """A shallow copy of a fitted `estimator` whose ``client`` is None.
-
-    Blockwise prediction puts the estimator into the task graph, which dask
-    tokenizes and may send to the workers; a Client can be neither.
-    """
-    stripped = copy.copy(estimator)
-    if getattr(stripped, "client", None) is not None:
-        stripped.client = None
-    return stripped
-
-
-def apply_method(block, estimator, method: str):
-    """``estimator.method(block)``: what runs on each block of a dask input."""
-    return getattr(estimator, method)(block)
-
-
-def blockwise(estimator, method: str, X):
-    """A dask collection of ``estimator.method`` applied to each block of the dask `X`.
-
-    On a dask array every method is mapped over the row blocks with its output
-    shape and dtype taken from one row of zeros (so ``transform``,
-    ``decision_function`` and several regression targets get the right shape).
-    On a dask dataframe, ``predict``, ``predict_proba`` and
-    ``predict_log_proba`` go through dask-ml's
-    :class:`~dask_ml.wrappers.ParallelPostFit`, which builds their metadata. Column-split arrays are merged
-    into whole rows first, keeping the row blocks. The estimator in the graph is
-    a copy without its ``client``, which can be neither tokenized nor sent to
-    the workers.
-    """
-    from dask_ml.wrappers import ParallelPostFit
-
-    estimator = without_client(estimator)
-    if hasattr(X, "numblocks") and X.ndim == 2 and X.numblocks[1] > 1:
-        X = X.rechunk({1: -1})
-    if not hasattr(X, "map_blocks"):  # a dask dataframe
-        if method in ("predict", "predict_proba", "predict_log_proba"):
-            return getattr(ParallelPostFit(estimator=estimator), method)(X)
-        return X.map_partitions(apply_method, estimator=estimator, method=method)
-    # a dask array: the output's shape and dtype come from one row, so several
-    # regression targets keep their column axis (ParallelPostFit drops it)
-    sample = apply_method(np.zeros((1, X.shape[1]), dtype=X.dtype), estimator, method)
-    if sample.ndim == 1:
-        return X.map_blocks(apply_method, estimator=estimator, method=method, drop_axis=1,
-                            dtype=sample.dtype, meta=sample[:0])
-    return X.map_blocks(apply_method, estimator=estimator, method=method,
-                        chunks=(X.chunks[0], (sample.shape[1],)), dtype=sample.dtype,
-                        meta=sample[:0])
 
 
 def blockwise_if_dask(method):

@@ -242,7 +242,7 @@ def _with_nan(X):
     (X_GOOD, Y_GOOD[:-1], ValueError, "inconsistent numbers of samples"),
     (X_GOOD, np.linspace(0, 1, 40), ValueError, "Unknown label type"),
     (da.from_array(X_GOOD, chunks=10), da.from_array(Y_GOOD, chunks=20), ValueError,
-     "misaligned blocks: X has 4 row blocks and y has 2"),
+     "do not line up: X has 4 blocks of rows and y has 2"),
 ])
 def test_bad_inputs(no_work, X, y, err, match):
     with pytest.raises(err, match=match):

@@ -171,9 +171,9 @@ def test_dask_dataframe_with_string_labels(backend, data):
     np.testing.assert_array_equal(ensemble.classes_, ["a", "b", "c"])
     np.testing.assert_array_equal(ensemble.feature_names_in_, frame.columns)
     assert sum(ensemble.partition_sizes_) == 300 and ensemble.n_partitions_ == 3
-    prediction = ensemble.predict(X_dask)
-    assert isinstance(prediction, da.Array)
-    np.testing.assert_array_equal(prediction.compute(), ensemble.predict(frame))
+    prediction = ensemble.predict(X_dask)  # a dask series with the index of X
+    assert isinstance(prediction, dd.Series)
+    np.testing.assert_array_equal(prediction.compute().to_numpy(), ensemble.predict(frame))
 
 
 def test_n_partitions_rechunks_a_dask_array_lazily(data):

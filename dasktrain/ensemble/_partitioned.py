@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -17,9 +16,10 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
 from .._execution import is_dask_collection
 from ..utils import HasMethods, Interval, Options, set_random_states, spawn_seeds
-from ..utils._data import allows_nan, check_fit_data, check_predict_data
+from ..utils._dask_data import (check_aligned_blocks, check_block_rows, n_row_blocks,
+                                one_column_per_block, row_chunks, set_input_features)
+from ..utils._data import allows_nan, check_fit_data, check_predict_data, take_rows
 from ._combine import average, hard_vote, soft_vote
-from ._stacking import take_rows
 
 __all__ = ["PartitionedEnsemble"]
 
@@ -103,31 +103,6 @@ def partition_indices(n_samples: int, n_partitions: int, seed: int, y_encoded=No
 # --------------------------------------------------------------------------------------
 
 
-def _n_row_blocks(collection) -> int:
-    return collection.numblocks[0] if hasattr(collection, "numblocks") else collection.npartitions
-
-
-def _row_chunks(collection):
-    """Rows per block when known (dask arrays with known chunks), else None."""
-    chunks = getattr(collection, "chunks", None)
-    if chunks is None or any(math.isnan(size) for size in chunks[0]):
-        return None
-    return tuple(int(size) for size in chunks[0])
-
-
-def _known_divisions(collection):
-    if hasattr(collection, "known_divisions") and collection.known_divisions:
-        return tuple(collection.divisions)
-    return None
-
-
-def _one_column_per_block(collection):
-    """A dask array chunked along rows only (its columns in one chunk); others unchanged."""
-    if hasattr(collection, "numblocks") and collection.ndim == 2 and collection.numblocks[1] > 1:
-        return collection.rechunk({1: -1})
-    return collection
-
-
 def _label(value) -> str:
     """A class label as users write it (``0``, ``'cat'``), not as numpy shows it."""
     return repr(value.item() if isinstance(value, np.generic) else value)
@@ -209,7 +184,6 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
     --------
     RepeatedClassifier : Many models on all the data, differing only by their seed.
     StackingEnsemble : Different models whose combination is learnt.
-    dask_ml.wrappers.ParallelPostFit : Blockwise prediction, used for dask inputs.
 
     Notes
     -----
@@ -364,9 +338,9 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
             )
         if hasattr(X, "numblocks") and X.ndim != 2:
             raise ValueError(f"{owner} needs a 2-D X. Got a dask array of shape {X.shape}.")
-        X, y = _one_column_per_block(X), _one_column_per_block(y)
+        X, y = one_column_per_block(X), one_column_per_block(y)
         X, y = self._align_blocks(X, y)
-        self._set_features(X)
+        set_input_features(self, X)
 
         with self._execution_backend() as backend:
             X_blocks, y_blocks = backend.blocks(X), backend.blocks(y)
@@ -393,24 +367,9 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
     def _align_blocks(self, X, y):
         """Check (and, for dask arrays with known sizes, make) the blocks of X and y line up."""
         owner = type(self).__name__
-        n_X, n_y = _n_row_blocks(X), _n_row_blocks(y)
-        if n_X != n_y:
-            raise ValueError(
-                f"The blocks of X and y given to {owner} do not line up: X has {n_X} blocks "
-                f"of rows and y has {n_y}. Chunk or partition them alike."
-            )
-        X_chunks, y_chunks = _row_chunks(X), _row_chunks(y)
-        if X_chunks is not None and y_chunks is not None and X_chunks != y_chunks:
-            raise ValueError(
-                f"The blocks of X and y given to {owner} do not line up: X has blocks of "
-                f"{list(X_chunks)} rows and y of {list(y_chunks)} rows."
-            )
-        X_divisions, y_divisions = _known_divisions(X), _known_divisions(y)
-        if X_divisions is not None and y_divisions is not None and X_divisions != y_divisions:
-            raise ValueError(
-                f"The partitions of X and y given to {owner} do not line up: their divisions "
-                f"differ ({X_divisions} and {y_divisions})."
-            )
+        check_aligned_blocks(X, y, owner)
+        n_X = n_row_blocks(X)
+        X_chunks, y_chunks = row_chunks(X), row_chunks(y)
         wanted = self.n_partitions
         if wanted is None or wanted == n_X:
             return X, y
@@ -426,24 +385,11 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
         return (X.rechunk({0: sizes, 1: -1}),
                 y.rechunk({0: sizes} if y.ndim == 1 else {0: sizes, 1: -1}))
 
-    def _set_features(self, X) -> None:
-        if hasattr(X, "columns"):
-            columns = list(X.columns)
-            self.n_features_in_ = len(columns)
-            if columns and all(isinstance(column, str) for column in columns):
-                self.feature_names_in_ = np.asarray(columns, dtype=object)
-        else:
-            self.n_features_in_ = int(X.shape[1])
-
     def _check_blocks(self, summaries, classification: bool):
         """Check row counts and classes of every block; return the classes (or None)."""
         owner = type(self).__name__
         for index, (n_X, n_y, _) in enumerate(summaries):
-            if n_X != n_y:
-                raise ValueError(
-                    f"The blocks of X and y given to {owner} do not line up: block {index} of "
-                    f"X has {n_X} rows but block {index} of y has {n_y}."
-                )
+            check_block_rows(index, n_X, n_y, owner)
             if n_X == 0:
                 raise ValueError(
                     f"Block {index} of the data given to {owner} is empty; every partition "
@@ -481,7 +427,8 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            A dask array when `X` is a dask collection.
+            For dask input: a dask array for a dask array, a dask series or
+            dataframe for a dask dataframe (computed lazily, block by block).
         """
         check_is_fitted(self)
         if not hasattr(self, "classes_"):
@@ -502,7 +449,8 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            In the order of ``classes_``; a dask array when `X` is a dask collection.
+            In the order of ``classes_``. For dask input: a dask array for a
+            dask array, a dask dataframe for a dask dataframe (lazily, block by block).
         """
         return soft_vote(self._member_outputs("predict_proba", X))
 

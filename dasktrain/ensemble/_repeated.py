@@ -282,8 +282,8 @@ class RepeatedClassifier(ClassifierMixin, _BaseRepeated):
         Parameters
         ----------
         X : array-like or dask collection of shape (n_samples, n_features)
-            Samples; a dask array or dataframe is predicted block by block and
-            a dask array is returned.
+            Samples; a dask array or dataframe is predicted block by block,
+            lazily, giving a dask array or a dask series/dataframe.
 
         Returns
         -------
@@ -393,8 +393,8 @@ class RepeatedRegressor(RegressorMixin, _BaseRepeated):
         Parameters
         ----------
         X : array-like or dask collection of shape (n_samples, n_features)
-            Samples; a dask array or dataframe is predicted block by block and
-            a dask array is returned.
+            Samples; a dask array or dataframe is predicted block by block,
+            lazily, giving a dask array or a dask series/dataframe.
 
         Returns
         -------

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
 from .._execution import is_dask_collection
 from ..utils import HasMethods, Interval, Options, Predicate, set_random_states, spawn_seeds
-from ..utils._data import allows_nan, check_fit_data, check_predict_data
+from ..utils._data import allows_nan, check_fit_data, check_predict_data, take_rows
 from ._combine import average, hard_vote, soft_vote
 
 __all__ = ["StackingEnsemble"]
@@ -34,13 +34,6 @@ _PER_CLASS_METHODS = ("predict_proba", "decision_function", "predict_log_proba")
 # --------------------------------------------------------------------------------------
 # Tasks: module-level functions, so that workers import them by name.
 # --------------------------------------------------------------------------------------
-
-
-def take_rows(X, indices):
-    """The rows `indices` of `X` (numpy, scipy sparse or pandas)."""
-    if hasattr(X, "iloc"):
-        return X.iloc[indices]
-    return X[indices]
 
 
 def enforce_class_columns(fold_classes, predictions, n_classes: int, method: str):
@@ -766,7 +759,8 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            A dask array when `X` is a dask collection.
+            For dask input: a dask array for a dask array, a dask series or
+            dataframe for a dask dataframe (computed lazily, block by block).
         """
         check_is_fitted(self)
         if self.combine == "voting":
@@ -793,7 +787,8 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            In the order of ``classes_``; a dask array when `X` is a dask collection.
+            In the order of ``classes_``. For dask input: a dask array for a
+            dask array, a dask dataframe for a dask dataframe (lazily, block by block).
         """
         check_is_fitted(self)
         if self.combine == "voting":

@@ -1,4 +1,9 @@
-"""Input checks shared by the meta-estimators, run before any work is sent."""
+"""In-memory data shared by the meta-estimators: rows, sample counts, and input checks.
+
+The checks run before any work is sent; :func:`take_rows` and
+:func:`n_samples` are the one way dasktrain takes rows from, and counts the
+rows of, any container (numpy, scipy sparse, pandas, lists).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,49 @@ import numpy as np
 from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
+
+
+def take_rows(data, indices):
+    """The rows `indices` (an index array or a slice) of `data`.
+
+    Works for numpy arrays, scipy sparse matrices, pandas DataFrames and
+    Series (by position), and lists; None stays None (an absent optional
+    argument such as ``sample_weight``).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> take_rows(np.arange(5), [4, 0]).tolist()
+    [4, 0]
+    >>> take_rows(pd.Series([10, 20, 30], index=[7, 8, 9]), slice(1, 3)).tolist()
+    [20, 30]
+    >>> take_rows(["a", "b", "c"], [2, 1])
+    ['c', 'b']
+    >>> take_rows(None, [0]) is None
+    True
+    """
+    if data is None:
+        return None
+    if hasattr(data, "iloc"):
+        return data.iloc[indices]
+    if hasattr(data, "shape"):
+        return data[indices]
+    if isinstance(indices, slice):
+        return data[indices]
+    return [data[i] for i in indices]
+
+
+def n_samples(X) -> int:
+    """The number of rows of `X` (anything with a ``shape``, or a sequence).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> n_samples(np.zeros((3, 2))), n_samples([[1], [2]])
+    (3, 2)
+    """
+    shape = getattr(X, "shape", None)
+    return int(shape[0]) if shape is not None else len(X)
 
 
 def allows_nan(estimator) -> bool:
