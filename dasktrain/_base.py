@@ -36,6 +36,55 @@ def fill_doc(obj):
     return obj
 
 
+def estimator_instance(*methods: str) -> Predicate:
+    """The constraint "an estimator instance with these methods", which refuses a class.
+
+    A class such as ``LogisticRegression`` has the methods too (unbound), so
+    checking for methods alone lets it through to fail later, on the workers.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> check = estimator_instance("fit")
+    >>> check.is_satisfied_by(LogisticRegression()), check.is_satisfied_by(LogisticRegression)
+    (True, False)
+    """
+    names = " and ".join(f"'{method}'" for method in methods)
+    return Predicate(
+        lambda value: not isinstance(value, type)
+        and all(callable(getattr(value, method, None)) for method in methods),
+        f"an estimator instance implementing {names} (an instance such as "
+        "LogisticRegression(), not the class LogisticRegression)",
+    )
+
+
+def check_task_of(owner: str, estimator, task: str, alternative: str) -> None:
+    """Refuse a classifier given where a regressor is needed, and the converse.
+
+    `alternative` names the estimator to use instead. An estimator that
+    declares neither (no scikit-learn estimator type) is accepted as it is.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> check_task_of("RepeatedRegressor", LogisticRegression(), "regression",
+    ...               "RepeatedClassifier")
+    Traceback (most recent call last):
+    ...
+    ValueError: The 'estimator' parameter of RepeatedRegressor must be a regressor. Got LogisticRegression(), a classifier; use RepeatedClassifier for it.
+    """
+    from sklearn.base import is_classifier, is_regressor
+
+    wrong = ("classifier" if task == "regression" and is_classifier(estimator) else
+             "regressor" if task == "classification" and is_regressor(estimator) else None)
+    if wrong is not None:
+        wanted = "regressor" if task == "regression" else "classifier"
+        raise ValueError(
+            f"The 'estimator' parameter of {owner} must be a {wanted}. Got {estimator!r}, "
+            f"a {wrong}; use {alternative} for it."
+        )
+
+
 def _is_n_jobs(value) -> bool:
     return value is None or (
         isinstance(value, numbers.Integral) and not isinstance(value, bool) and value != 0
@@ -78,6 +127,39 @@ class ParallelEstimatorMixin:
             n_jobs=getattr(self, "n_jobs", None),
             **options,
         )
+
+    def _progress(self, backend):
+        """A context manager giving a callable called as each output task ends, or None."""
+        import contextlib
+
+        return contextlib.nullcontext(None)
+
+    def _fit_by_graph(self, X, y, **fit_params):
+        """Fit as :func:`~dasktrain.delayed_fit` describes it: the one path of both.
+
+        ``self._fit_graph`` checks everything and describes the work (before
+        any work is sent; the backend is opened only when the description
+        needs its number of workers, or to run it), :func:`~dasktrain._delayed.run_graph`
+        runs it on this estimator's backend, and ``self._assemble`` sets the
+        fitted attributes from the results.
+        """
+        import contextlib
+
+        from ._delayed import run_graph
+
+        with contextlib.ExitStack() as stack:
+            opened = []
+
+            def backend():
+                if not opened:
+                    opened.append(stack.enter_context(self._execution_backend()))
+                return opened[0]
+
+            graph, outputs = self._fit_graph(X, y, n_workers=lambda: backend().n_workers,
+                                             **fit_params)
+            with self._progress(backend()) as on_done:
+                results = run_graph(backend(), graph, outputs, on_done=on_done)
+        return self._assemble(results)
 
     def _blockwise(self, method: str, X):
         """Apply the fitted ``method`` to each block of a dask collection `X`.

@@ -258,7 +258,19 @@ X_nan[0, 0] = np.nan
         (RepeatedClassifier, {"voting": "average"}, X_clf, y_clf, ValueError,
          r"The 'voting' parameter of RepeatedClassifier must be a str among \{'soft', 'hard'\}"),
         (RepeatedClassifier, {"estimator": "LogisticRegression"}, X_clf, y_clf, TypeError,
-         "The 'estimator' parameter of RepeatedClassifier must be an object implementing 'fit'"),
+         "The 'estimator' parameter of RepeatedClassifier must be an estimator instance "
+         "implementing 'fit'"),
+        (RepeatedClassifier, {"estimator": LogisticRegression}, X_clf, y_clf, TypeError,
+         r"The 'estimator' parameter of RepeatedClassifier must be an estimator instance.*"
+         r"not the class LogisticRegression\). Got <class"),
+        (RepeatedRegressor, {"estimator": Ridge}, X_reg, y_reg, TypeError,
+         "The 'estimator' parameter of RepeatedRegressor must be an estimator instance"),
+        (RepeatedRegressor, {"estimator": LogisticRegression()}, X_clf, y_clf, ValueError,
+         r"The 'estimator' parameter of RepeatedRegressor must be a regressor. Got "
+         r"LogisticRegression\(\), a classifier; use RepeatedClassifier"),
+        (RepeatedClassifier, {"estimator": Ridge()}, X_clf, y_clf, ValueError,
+         r"The 'estimator' parameter of RepeatedClassifier must be a classifier. Got "
+         r"Ridge\(\), a regressor; use RepeatedRegressor"),
         (RepeatedRegressor, {"estimator": object()}, X_reg, y_reg, TypeError,
          "'estimator' parameter of RepeatedRegressor"),
         (RepeatedClassifier, {"random_state": "zero"}, X_clf, y_clf, ValueError,

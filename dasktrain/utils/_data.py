@@ -56,6 +56,50 @@ def n_samples(X) -> int:
     return int(shape[0]) if shape is not None else len(X)
 
 
+def check_n_partitions(owner: str, n_partitions, n_samples: int) -> None:
+    """Raise ValueError when `n_partitions` parts of `n_samples` rows would leave one empty.
+
+    Examples
+    --------
+    >>> check_n_partitions("f", 3, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: f cannot make n_partitions=3 partitions of n_samples=2 samples: every partition needs at least one sample. Use fewer partitions.
+    """
+    if n_partitions is not None and n_partitions > n_samples:
+        raise ValueError(
+            f"{owner} cannot make n_partitions={n_partitions} partitions of "
+            f"n_samples={n_samples} samples: every partition needs at least one sample. "
+            "Use fewer partitions."
+        )
+
+
+def check_sample_weight(sample_weight, n_rows: int, owner: str):
+    """`sample_weight` as a float64 array of `n_rows` finite values (None stays None).
+
+    Examples
+    --------
+    >>> check_sample_weight([1, 2], 2, "f").tolist()
+    [1.0, 2.0]
+    >>> check_sample_weight([1, 2], 3, "f")
+    Traceback (most recent call last):
+    ...
+    ValueError: The 'sample_weight' given to f.fit must have one value per sample (3). Got 2 values instead.
+    """
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.ndim != 1 or weights.shape[0] != n_rows:
+        got = weights.shape[0] if weights.ndim == 1 else f"an array of shape {weights.shape}"
+        raise ValueError(
+            f"The 'sample_weight' given to {owner}.fit must have one value per sample "
+            f"({n_rows}). Got {got} values instead."
+        )
+    if not np.isfinite(weights).all():
+        raise ValueError(f"The 'sample_weight' given to {owner}.fit contains NaN or infinity.")
+    return weights
+
+
 def allows_nan(estimator) -> bool:
     """Whether `estimator` accepts missing values, from its scikit-learn tags."""
     try:
