@@ -200,6 +200,12 @@ def blockwise_if_dask(method):
     @functools.wraps(method)
     def wrapper(self, X, *args, **kwargs):
         if is_dask_collection(X):
+            if args or kwargs:
+                raise TypeError(
+                    f"{type(self).__name__}.{method.__name__} takes no other argument with a "
+                    f"dask X (it runs block by block). Got {len(args) + len(kwargs)}; compute "
+                    "X first to pass them."
+                )
             return self._blockwise(method.__name__, X)
         return method(self, X, *args, **kwargs)
 

@@ -28,7 +28,7 @@ from .utils._data import take_rows
 from .utils._dask_data import one_column_per_block, without_client
 from .utils._random import set_random_states
 
-__all__ = ["FitGraph", "delayed_fit", "fit_clone", "run_graph", "to_delayed"]
+__all__ = ["FitGraph", "delayed_fit", "fit_clone", "run_graph", "seeded_clone", "to_delayed"]
 
 
 # --------------------------------------------------------------------------------------
@@ -47,6 +47,15 @@ def fit_with_weights(estimator, X, y, sample_weight=None):
     else:
         estimator.fit(X, y, sample_weight=sample_weight)
     return estimator
+
+
+def seeded_clone(estimator, seed: int):
+    """A clone of `estimator` whose every (nested) ``random_state`` is set from `seed`.
+
+    The one way dasktrain seeds a member: each parameter gets its own seed
+    derived from `seed` (:func:`~dasktrain.utils.set_random_states`).
+    """
+    return set_random_states(clone(estimator), seed)
 
 
 def fit_clone(estimator, X, y, seed=None, rows=None, sample_weight=None):
@@ -74,9 +83,7 @@ def fit_clone(estimator, X, y, seed=None, rows=None, sample_weight=None):
     >>> model.random_state != 7, model.predict([[1]])[0]
     (True, np.int64(1))
     """
-    model = clone(estimator)
-    if seed is not None:
-        set_random_states(model, seed)
+    model = clone(estimator) if seed is None else seeded_clone(estimator, seed)
     if rows is not None:
         X, y, sample_weight = take_rows(X, rows), take_rows(y, rows), take_rows(sample_weight,
                                                                                 rows)

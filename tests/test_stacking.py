@@ -8,6 +8,7 @@ import pytest
 from _recording import RecordingBackend
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_iris, make_classification
+from sklearn.exceptions import NotFittedError
 from sklearn.ensemble import (StackingClassifier, StackingRegressor, VotingClassifier,
                               VotingRegressor)
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
@@ -192,7 +193,7 @@ def test_every_fit_is_its_own_task_all_submitted_before_waiting(record, iris):
         ("scatter", "ndarray"), ("scatter", "ndarray")]
     submits = [name for kind, name in record if kind == "submit"]
     assert submits.count("fit_fold_and_predict") == 3 * 4
-    assert submits.count("fit_estimator") == 3
+    assert submits.count("fit_clone") == 3
     assert submits.count("fit_final_estimator") == 1
     # the results are waited for (each fetched as its task ends) only once all is submitted
     first_wait = next(i for i, (kind, _) in enumerate(record)
@@ -264,8 +265,20 @@ def test_from_repeated_regressor_with_voting(diabetes):
     ({"estimators": [("a", "not an estimator")]}, ValueError, "has a 'fit' method"),
     ({"estimators": ("a", tree())}, InvalidParameterError, "'estimators' parameter"),
     ({"estimators": [("a", tree()), ("a", GaussianNB())]}, ValueError, "not unique"),
-    ({"estimators": [("a__b", tree())]}, ValueError, "must not contain '__'"),
-    ({"estimators": [("cv", tree())]}, ValueError, "conflict with its parameters: \\['cv'\\]"),
+    ({"estimators": [("a__b", tree())]}, ValueError,
+     "'estimators' parameter of StackingEnsemble has bad names: .*must not contain __"),
+    ({"estimators": [("cv", tree())]}, ValueError,
+     "'estimators' parameter of StackingEnsemble has bad names: .*conflict with constructor "
+     "arguments: \\['cv'\\]"),
+    ({"estimators": [("lr", LogisticRegression)]}, TypeError,
+     "The estimator 'lr' in the 'estimators' parameter of StackingEnsemble is the class "
+     "LogisticRegression, not an instance of it. Pass LogisticRegression\\(\\) instead."),
+    ({"final_estimator": LogisticRegression}, InvalidParameterError,
+     "The 'final_estimator' parameter of StackingEnsemble must be None or an estimator instance"),
+    ({"cv": "prefit"}, NotFittedError, "DecisionTreeClassifier instance is not fitted yet"),
+    ({"cv": "prefit", "combine": "voting"}, ValueError,
+     "'cv' parameter of StackingEnsemble is 'prefit', which is only used with "
+     "combine='stacking'"),
     ({"estimators": [("a", "drop")]}, ValueError, "All estimators of StackingEnsemble are"),
     ({"estimators": [("a", tree()), ("b", Ridge())]}, ValueError,
      "all be classifiers or all be regressors.*'b' \\(Ridge\\) is not"),

@@ -118,9 +118,9 @@ def check_fit_data(meta, inner, X, y, *, task: str, reset: bool = True):
 
     Parameters
     ----------
-    task : {"classification", "regression"}
-        Classification targets are checked to be labels; regression targets are
-        converted to float.
+    task : {"classification", "multilabel", "regression"}
+        Classification targets are checked to be labels (one per sample, or a
+        multilabel indicator matrix); regression targets are converted to float.
 
     Returns
     -------
@@ -140,12 +140,13 @@ def check_fit_data(meta, inner, X, y, *, task: str, reset: bool = True):
         dtype=None,
         ensure_all_finite="allow-nan" if allow_nan else True,
         y_numeric=task == "regression",
-        multi_output=task == "regression",
+        multi_output=task in ("regression", "multilabel"),
     )
     if getattr(y_checked, "ndim", 1) == 2 and y_checked.shape[1] == 1:
         y_checked = column_or_1d(y_checked, warn=True)
     if task == "classification":
         y_checked = column_or_1d(y_checked, warn=True)
+    if task in ("classification", "multilabel"):
         check_classification_targets(y_checked)
     if hasattr(X, "iloc") and hasattr(X, "columns"):
         return X, y_checked
