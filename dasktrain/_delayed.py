@@ -314,9 +314,13 @@ def to_delayed(graph: FitGraph, outputs: list) -> list:
 
 
 def assemble(estimator, results: list):
-    """A copy of the planned `estimator`, fitted from the `results` of its graph's outputs."""
+    """A copy of the planned `estimator`, fitted from the `results` of its graph's outputs.
+
+    The results are copied: a task shared with another delayed fit computed in
+    the same graph gives each fitted estimator its own members.
+    """
     fitted = copy.copy(estimator)
-    return fitted._assemble(distinct_results(results))
+    return fitted._assemble(distinct_results(copy.deepcopy(results)))
 
 
 def delayed_fit(estimator, X, y=None, **fit_params):
