@@ -209,7 +209,8 @@ def _final_has(method: str):
             final = ensemble.final_estimator
         if final is None:
             final = LogisticRegression() if ensemble._is_classification() else RidgeCV()
-        return hasattr(final, method)
+        getattr(final, method)  # its AttributeError becomes the cause of available_if's
+        return True
 
     return check
 
@@ -639,8 +640,15 @@ class StackingEnsemble(ParallelEstimatorMixin, _BaseComposition):
         owner = type(self).__name__
         names, estimators, classification = self._expanded_estimators()
         final = self._final_estimator(classification)
-        methods = self._methods(names, estimators, classification)
         prefit = self.cv == "prefit"
+        fitted_idx = [i for i, estimator in enumerate(estimators) if not _is_drop(estimator)]
+        if sample_weight is not None:
+            described = [] if prefit else [(f"estimator {names[i]!r}", estimators[i])
+                                           for i in fitted_idx]
+            if final is not None:
+                described.append(("final_estimator", final))
+            check_sample_weight_support(described, owner)
+        methods = self._methods(names, estimators, classification)
         if prefit and self.combine == "voting":
             raise ValueError(
                 f"The 'cv' parameter of {owner} is 'prefit', which is only used with "
@@ -654,17 +662,10 @@ class StackingEnsemble(ParallelEstimatorMixin, _BaseComposition):
                 "first, or fit one model per block with PartitionedEnsemble. Prediction "
                 "accepts dask collections."
             )
-        fitted_idx = [i for i, estimator in enumerate(estimators) if not _is_drop(estimator)]
         kept = [estimators[i] for i in fitted_idx]
         if prefit:
             for i in fitted_idx:
                 check_is_fitted(estimators[i])
-        if sample_weight is not None:
-            described = [] if prefit else [(f"estimator {names[i]!r}", estimators[i])
-                                           for i in fitted_idx]
-            if final is not None:
-                described.append(("final_estimator", final))
-            check_sample_weight_support(described, owner)
         strict = next((estimator for estimator in kept if not allows_nan(estimator)), kept[0])
         multilabel = classification and _is_multilabel(y)
         if multilabel and self.combine == "voting":
@@ -760,7 +761,10 @@ class StackingEnsemble(ParallelEstimatorMixin, _BaseComposition):
         X_meta : ndarray of shape (n_samples, n_meta_features)
         """
         check_is_fitted(self)
+        given = X
         X, predictions = self._base_predictions(X)
+        if sp.issparse(given):  # passthrough keeps the caller's sparse format, as scikit-learn
+            X = given
         return stack_predictions(X, predictions, self.stack_method_, self._n_classes,
                                  self.passthrough and self.combine == "stacking")[0]
 
