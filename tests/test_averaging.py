@@ -204,8 +204,16 @@ def no_work(monkeypatch):
 
 @pytest.mark.parametrize("params, err, match", [
     ({"estimator": LogisticRegression()}, TypeError,
-     r"The 'estimator' parameter of ParameterAveragingClassifier must be an object "
-     r"implementing 'partial_fit' and 'predict'. Got LogisticRegression\(\) instead"),
+     r"The 'estimator' parameter of ParameterAveragingClassifier must be an estimator "
+     r"instance implementing 'partial_fit' and 'predict' .*Got LogisticRegression\(\) instead"),
+    ({"estimator": SGDClassifier}, TypeError,
+     r"'estimator' parameter of ParameterAveragingClassifier must be an estimator instance"
+     r".*Got <class"),
+    ({"estimator": SGDRegressor()}, ValueError,
+     r"The 'estimator' parameter of ParameterAveragingClassifier must be a classifier. Got "
+     r"SGDRegressor\(\), a regressor; use ParameterAveragingRegressor"),
+    ({"n_partitions": 41}, ValueError,
+     "ParameterAveragingClassifier cannot make n_partitions=41 partitions of n_samples=40"),
     ({"estimator": MLPClassifier(solver="lbfgs")}, TypeError, "'estimator' parameter"),
     ({"estimator": SGDClassifier(average=True)}, ValueError,
      r"'estimator' parameter .* must not average its own iterates \(average=True\)"),

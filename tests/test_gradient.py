@@ -296,6 +296,11 @@ def no_work(monkeypatch):
      r"'reduction' parameter .* \{'tree', 'gather'\}"),
     (DistributedLogisticRegression, {"n_partitions": 0}, InvalidParameterError,
      "'n_partitions' parameter"),
+    (DistributedLogisticRegression, {"n_partitions": 10**6}, ValueError,
+     r"DistributedLogisticRegression cannot make n_partitions=1000000 partitions of "
+     r"n_samples=\d+ samples"),
+    (DistributedLinearRegression, {"n_partitions": 10**6}, ValueError,
+     r"DistributedLinearRegression cannot make n_partitions=1000000 partitions"),
     (DistributedLinearRegression, {"fit_intercept": "yes"}, InvalidParameterError,
      "'fit_intercept' parameter"),
     (DistributedLogisticRegression, {"n_jobs": 0}, InvalidParameterError, "'n_jobs' parameter"),

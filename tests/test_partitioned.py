@@ -227,6 +227,9 @@ def test_dask_data_never_reaches_the_client(process_client):
     ({"n_partitions": 2.0}, InvalidParameterError, "'n_partitions' parameter"),
     ({"voting": "average"}, InvalidParameterError, "'voting' parameter"),
     ({"estimator": "tree"}, InvalidParameterError, "'estimator' parameter"),
+    ({"estimator": DecisionTreeClassifier}, InvalidParameterError,
+     r"The 'estimator' parameter of PartitionedEnsemble must be an estimator instance "
+     r"implementing 'fit' \(an instance such as LogisticRegression\(\), not the class"),
     ({"estimator": LinearSVC()}, ValueError,
      "'voting' parameter of PartitionedEnsemble is 'soft', but LinearSVC\\(\\) has no "
      "predict_proba"),
@@ -308,3 +311,27 @@ def test_bad_in_memory_data_fails_before_any_work(submitted):
 })
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# ----------------------------------------------------------------- sample weights
+
+
+def test_sample_weight_gives_each_member_its_rows(backend, data):
+    X, y = data
+    weights = np.random.default_rng(0).uniform(0.1, 3.0, len(y))
+    ensemble = PartitionedEnsemble(DecisionTreeClassifier(max_depth=3), n_partitions=3,
+                                   random_state=0, **backend).fit(X, y, sample_weight=weights)
+    for index, rows in enumerate(ensemble.partition_indices_):
+        alone = set_random_states(DecisionTreeClassifier(max_depth=3), ensemble.seeds_[index])
+        alone.fit(X[rows], y[rows], sample_weight=weights[rows])
+        np.testing.assert_array_equal(ensemble.estimators_[index].tree_.value,
+                                      alone.tree_.value)
+
+
+def test_sample_weight_with_dask_input_is_refused_before_any_work(submitted, data):
+    X, y = data
+    with pytest.raises(ValueError, match="'sample_weight' of PartitionedEnsemble.fit is only "
+                                         "used with in-memory data"):
+        PartitionedEnsemble(sgd()).fit(da.from_array(X, chunks=100), da.from_array(y, chunks=100),
+                                       sample_weight=np.ones(len(y)))
+    assert not calls(submitted, "submit")

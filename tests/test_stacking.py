@@ -361,3 +361,68 @@ def test_get_and_set_nested_params():
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# ----------------------------------------------------------------- scikit-learn's fit options
+
+
+class ReturnsNothing(DecisionTreeClassifier):
+    """A classifier whose fit returns None (against scikit-learn's convention)."""
+
+    def fit(self, X, y, sample_weight=None):
+        super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_sample_weight_reaches_every_fit_as_in_sklearn(backend, iris):
+    X, y = iris
+    weights = np.random.default_rng(0).uniform(0.1, 2.0, len(y))
+    cv = KFold(4, shuffle=True, random_state=1)
+    estimators = [("tree", tree()), ("logistic", LogisticRegression(max_iter=1000))]
+    ours = StackingEnsemble(estimators, LogisticRegression(C=0.5), cv=cv, **backend)
+    ours.fit(X, y, sample_weight=weights)
+    theirs = StackingClassifier(estimators, LogisticRegression(C=0.5), cv=cv)
+    theirs.fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=0, atol=TOL)
+    unweighted = clone(ours).fit(X, y)
+    assert not np.allclose(unweighted.predict_proba(X), ours.predict_proba(X))
+
+
+def test_prefit_and_fit_returning_none_on_every_backend(backend, iris):
+    X, y = iris
+    prefitted = [("tree", tree().fit(X[::2], y[::2])), ("nb", GaussianNB().fit(X[::2], y[::2]))]
+    ours = StackingEnsemble(prefitted, cv="prefit", **backend).fit(X[1::2], y[1::2])
+    theirs = StackingClassifier(prefitted, cv="prefit").fit(X[1::2], y[1::2])
+    assert ours.estimators_[0] is prefitted[0][1]
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=0, atol=TOL)
+    odd = StackingEnsemble([("odd", ReturnsNothing(max_depth=2, random_state=0))], cv=3,
+                           **backend).fit(X, y)
+    assert isinstance(odd.estimators_[0], ReturnsNothing)
+    assert odd.predict(X).shape == y.shape
+
+
+def test_multilabel_stacking_matches_sklearn(backend):
+    from sklearn.datasets import make_multilabel_classification
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, Y = make_multilabel_classification(n_samples=80, n_classes=3, random_state=0)
+    estimators = [("tree", DecisionTreeClassifier(max_depth=3, random_state=0))]
+    ours = StackingEnsemble(estimators, KNeighborsClassifier(), cv=3, **backend).fit(X, Y)
+    theirs = StackingClassifier(estimators, KNeighborsClassifier(), cv=3).fit(X, Y)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=0, atol=TOL)
+    np.testing.assert_allclose(ours.transform(X), theirs.transform(X), rtol=0, atol=TOL)
+
+
+def test_predict_params_go_to_the_final_estimator(diabetes):
+    from sklearn.linear_model import BayesianRidge
+
+    X, y = diabetes
+    ours = StackingEnsemble(regressors(), BayesianRidge(), cv=3).fit(X, y)
+    theirs = StackingRegressor(regressors(), BayesianRidge(), cv=3).fit(X, y)
+    mean, std = ours.predict(X, return_std=True)
+    np.testing.assert_allclose(mean, theirs.predict(X, return_std=True)[0], rtol=0, atol=TOL)
+    np.testing.assert_allclose(std, theirs.predict(X, return_std=True)[1], rtol=0, atol=TOL)
+    with pytest.raises(TypeError, match="takes no other argument with a dask X"):
+        import dask.array as da
+
+        ours.predict(da.from_array(X, chunks=50), return_std=True)

@@ -18,11 +18,13 @@ from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
+from .._base import (ParallelEstimatorMixin, blockwise_if_dask, check_task_of,
+                     estimator_instance, fill_doc)
 from .._execution import is_dask_collection
-from ..utils import HasMethods, Interval, set_random_states, spawn_seeds
+from ..utils import Interval, set_random_states, spawn_seeds
 from ..utils._dask_data import check_dask_inputs, dask_partitions, row_bounds, set_input_features
-from ..utils._data import allows_nan, check_fit_data, check_predict_data, take_rows
+from ..utils._data import (allows_nan, check_fit_data, check_n_partitions, check_predict_data,
+                           take_rows)
 
 #: Number of partitions of in-memory data when n_partitions is None (the same on every backend).
 DEFAULT_N_PARTITIONS = 4
@@ -117,7 +119,7 @@ _SHARED_PARAMETERS = """estimator : estimator object
     n_partitions : int or None, default=None
         Number of partitions. In-memory data: None means 4 (at most one per
         sample; never the number of workers, so the result is the same on every
-        backend). Dask input: None means one partition per block; an int joins
+        backend); a number larger than the number of samples is refused. Dask input: None means one partition per block; an int joins
         consecutive blocks into that many partitions (blocks are never split).
     rounds : int, default=10
         Number of train-then-average rounds.
@@ -136,7 +138,7 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
     """Train copies on partitions with partial_fit, average them each round; subclasses predict."""
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods("partial_fit", "predict")],
+        "estimator": [estimator_instance("partial_fit", "predict")],
         "n_partitions": [Interval(numbers.Integral, 1, None), None],
         "rounds": [Interval(numbers.Integral, 1, None)],
         "local_epochs": [Interval(numbers.Integral, 1, None)],
@@ -158,6 +160,10 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
         self.n_jobs = n_jobs
 
     def _check_estimator(self) -> None:
+        check_task_of(type(self).__name__, self.estimator,
+                      "classification" if self._classification else "regression",
+                      "ParameterAveragingRegressor" if self._classification
+                      else "ParameterAveragingClassifier")
         average = self.estimator.get_params(deep=False).get("average", False)
         if average is not False and average != 0:
             raise ValueError(
@@ -217,6 +223,7 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
             X, y = check_fit_data(self, self.estimator, X, y,
                                   task="classification" if self._classification
                                   else "regression")
+            check_n_partitions(owner, self.n_partitions, X.shape[0])
             classes = self._set_classes(np.unique(y) if self._classification else None)
         with self._execution_backend() as backend:
             if dask_input:

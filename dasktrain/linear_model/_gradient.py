@@ -27,7 +27,7 @@ from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
 from .._execution import is_dask_collection
 from ..utils import Interval, Options
 from ..utils._dask_data import check_dask_inputs, dask_partitions, row_bounds, set_input_features
-from ..utils._data import take_rows
+from ..utils._data import check_n_partitions, take_rows
 
 #: In-memory data is cut into blocks of about this many bytes when n_partitions is None.
 TARGET_BLOCK_BYTES = 32 * 2**20
@@ -234,7 +234,7 @@ _SHARED_PARAMETERS = """fit_intercept : bool, default=True
     n_partitions : int or None, default=None
         Number of blocks. In-memory data is cut into this many row blocks
         (None: blocks of about 32 MiB, so the result never depends on the
-        number of workers). Dask inputs keep their own blocks (None), or have
+        number of workers; more blocks than samples are refused). Dask inputs keep their own blocks (None), or have
         consecutive blocks joined into at most this many partitions once per
         fit; blocks are never split.
     %(use_dask)s
@@ -302,6 +302,7 @@ class _DistributedLinearModel(ParallelEstimatorMixin, BaseEstimator):
             X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,
                                  multi_output=not self._classification,
                                  y_numeric=not self._classification)
+            check_n_partitions(type(self).__name__, self.n_partitions, X.shape[0])
             y = self._check_targets(y)
             n_blocks = self.n_partitions or default_n_blocks(X)
             with self._execution_backend() as backend:
