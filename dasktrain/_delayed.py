@@ -221,6 +221,19 @@ def _substitute(value, lookup):
     return value
 
 
+def _lookup(data: dict, blocks: dict, results: dict):
+    """What replaces each placeholder: the sent data, the blocks, the tasks made so far."""
+
+    def lookup(placeholder):
+        if isinstance(placeholder, Data):
+            return data[placeholder.name]
+        if isinstance(placeholder, Block):
+            return blocks[placeholder.name][placeholder.index]
+        return results[placeholder.key]
+
+    return lookup
+
+
 def distinct_results(results: list) -> list:
     """`results` where an object that appears again is replaced by a copy of it.
 
@@ -252,14 +265,7 @@ def run_graph(backend, graph: FitGraph, outputs: list, on_done=None) -> list:
         blocks = {name: backend.blocks(collection)
                   for name, collection in graph.collections.items()}
         handles = [*sent.values(), *(future for futures_ in blocks.values() for future in futures_)]
-
-        def lookup(placeholder):
-            if isinstance(placeholder, Data):
-                return sent[placeholder.name]
-            if isinstance(placeholder, Block):
-                return blocks[placeholder.name][placeholder.index]
-            return futures[placeholder.key]
-
+        lookup = _lookup(sent, blocks, futures)
         for key, task in graph.tasks.items():
             future = backend.submit(task.fn, *_substitute(task.args, lookup), key=key,
                                     **_substitute(task.kwargs, lookup))
@@ -298,14 +304,7 @@ def to_delayed(graph: FitGraph, outputs: list) -> list:
     blocks = {name: list(np.asarray(collection.to_delayed(), dtype=object).ravel())
               for name, collection in graph.collections.items()}
     made: dict = {}
-
-    def lookup(placeholder):
-        if isinstance(placeholder, Data):
-            return sent[placeholder.name]
-        if isinstance(placeholder, Block):
-            return blocks[placeholder.name][placeholder.index]
-        return made[placeholder.key]
-
+    lookup = _lookup(sent, blocks, made)
     for key, task in graph.tasks.items():
         made[key] = delayed(task.fn, pure=True)(
             *_substitute(task.args, lookup), dask_key_name=key,

@@ -22,7 +22,7 @@ from sklearn.datasets import (load_breast_cancer, load_diabetes, load_iris, make
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (RandomForestClassifier, RandomForestRegressor, StackingClassifier,
                               StackingRegressor)
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, RidgeClassifier
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.neighbors import KNeighborsClassifier
@@ -54,6 +54,14 @@ def assert_same_predictions(ours, theirs, X, methods=("predict", "predict_proba"
                             rtol=1e-10, atol=1e-10)
 
 
+def assert_meta_features(stack, X_test, n_columns, passthrough):
+    """transform gives `n_columns` columns, ending with X itself with passthrough."""
+    X_trans = stack.transform(X_test)
+    assert X_trans.shape[1] == n_columns
+    if passthrough:
+        assert_allclose(X_test, X_trans[:, -X_test.shape[1]:])
+
+
 @pytest.mark.parametrize("cv", [3, StratifiedKFold(n_splits=3, shuffle=True, random_state=42)])
 @pytest.mark.parametrize("final_estimator", [None, RandomForestClassifier(random_state=42)])
 @pytest.mark.parametrize("passthrough", [False, True])
@@ -71,10 +79,7 @@ def test_stacking_classifier_iris(cv, final_estimator, passthrough):
                                 passthrough=passthrough).fit(X_train, y_train)
     assert_same_predictions(clf, theirs, X_test)
 
-    X_trans = clf.transform(X_test)
-    assert X_trans.shape[1] == (10 if passthrough else 6)
-    if passthrough:
-        assert_allclose(X_test, X_trans[:, -4:])
+    assert_meta_features(clf, X_test, 10 if passthrough else 6, passthrough)
 
     clf.set_params(lr="drop")
     clf.fit(X_train, y_train)
@@ -82,10 +87,7 @@ def test_stacking_classifier_iris(cv, final_estimator, passthrough):
     clf.predict_proba(X_test)
     if final_estimator is None:
         clf.decision_function(X_test)
-    X_trans = clf.transform(X_test)
-    assert X_trans.shape[1] == (7 if passthrough else 3)
-    if passthrough:
-        assert_allclose(X_test, X_trans[:, -4:])
+    assert_meta_features(clf, X_test, 7 if passthrough else 3, passthrough)
 
 
 def test_stacking_classifier_drop_column_binary_classification():
@@ -156,44 +158,34 @@ def test_stacking_regressor_diabetes(cv, final_estimator, predict_params, passth
         assert_allclose(np.asarray(result), np.asarray(theirs.predict(X_test, **predict_params)),
                         rtol=1e-10, atol=1e-10)
 
-    X_trans = reg.transform(X_test)
-    assert X_trans.shape[1] == (12 if passthrough else 2)
-    if passthrough:
-        assert_allclose(X_test, X_trans[:, -10:])
+    assert_meta_features(reg, X_test, 12 if passthrough else 2, passthrough)
 
     reg.set_params(lr="drop")
     reg.fit(X_train, y_train)
     reg.predict(X_test)
-    X_trans = reg.transform(X_test)
-    assert X_trans.shape[1] == (11 if passthrough else 1)
-    if passthrough:
-        assert_allclose(X_test, X_trans[:, -10:])
+    assert_meta_features(reg, X_test, 11 if passthrough else 1, passthrough)
 
 
+#: scikit-learn's test_stacking_{regressor,classifier}_sparse_passthrough, one table
+SPARSE_CASES = {
+    "regressor": (X_diabetes, y_diabetes, [("lr", LinearRegression()), ("svr", LinearSVR())],
+                  RandomForestRegressor(n_estimators=10, random_state=42)),
+    "classifier": (X_iris, y_iris, [("lr", LogisticRegression()), ("svc", LinearSVC())],
+                   RandomForestClassifier(n_estimators=10, random_state=42)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPARSE_CASES))
 @pytest.mark.parametrize("sparse_container", SPARSE_CONTAINERS)
-def test_stacking_regressor_sparse_passthrough(sparse_container):
-    X_train, X_test, y_train, _ = train_test_split(sparse_container(scale(X_diabetes)),
-                                                   y_diabetes, random_state=42)
-    estimators = [("lr", LinearRegression()), ("svr", LinearSVR())]
-    rf = RandomForestRegressor(n_estimators=10, random_state=42)
-    clf = StackingEnsemble(estimators=estimators, final_estimator=rf, cv=5, passthrough=True)
-    clf.fit(X_train, y_train)
-    X_trans = clf.transform(X_test)
-    assert_allclose_dense_sparse(X_test, X_trans[:, -10:])
-    assert sparse.issparse(X_trans)
-    assert X_test.format == X_trans.format
-
-
-@pytest.mark.parametrize("sparse_container", SPARSE_CONTAINERS)
-def test_stacking_classifier_sparse_passthrough(sparse_container):
-    X_train, X_test, y_train, _ = train_test_split(sparse_container(scale(X_iris)), y_iris,
+def test_stacking_sparse_passthrough(case, sparse_container):
+    X, y, estimators, final_estimator = SPARSE_CASES[case]
+    X_train, X_test, y_train, _ = train_test_split(sparse_container(scale(X)), y,
                                                    random_state=42)
-    estimators = [("lr", LogisticRegression()), ("svc", LinearSVC())]
-    rf = RandomForestClassifier(n_estimators=10, random_state=42)
-    clf = StackingEnsemble(estimators=estimators, final_estimator=rf, cv=5, passthrough=True)
+    clf = StackingEnsemble(estimators=estimators, final_estimator=final_estimator, cv=5,
+                           passthrough=True)
     clf.fit(X_train, y_train)
     X_trans = clf.transform(X_test)
-    assert_allclose_dense_sparse(X_test, X_trans[:, -4:])
+    assert_allclose_dense_sparse(X_test, X_trans[:, -X.shape[1]:])
     assert sparse.issparse(X_trans)
     assert X_test.format == X_trans.format
 
@@ -221,38 +213,34 @@ class NoWeightClassifier(ClassifierMixin, BaseEstimator):
         return self.clf.fit(X, y)
 
 
-@pytest.mark.parametrize("y, params, type_err, msg_err", [
+#: scikit-learn's test_stacking_classifier_error and test_stacking_regressor_error, one table
+STACKING_ERRORS = [
     # scikit-learn: "Invalid 'estimators' attribute,"; the message names the parameter
-    (y_iris, {"estimators": []}, ValueError,
+    ("iris", {"estimators": []}, ValueError,
      "The 'estimators' parameter of StackingEnsemble must be a non-empty list"),
-    (y_iris, {"estimators": [("lr", LogisticRegression()), ("svm", SVC(max_iter=50_000))],
+    ("iris", {"estimators": [("lr", LogisticRegression()), ("svm", SVC(max_iter=50_000))],
               "stack_method": "predict_proba"},
      ValueError, "does not implement the method predict_proba"),
-    (y_iris, {"estimators": [("lr", LogisticRegression()), ("cor", NoWeightClassifier())]},
+    ("iris", {"estimators": [("lr", LogisticRegression()), ("cor", NoWeightClassifier())]},
      TypeError, "does not support sample weight"),
-    (y_iris, {"estimators": [("lr", LogisticRegression()), ("cor", LinearSVC(max_iter=50_000))],
+    ("iris", {"estimators": [("lr", LogisticRegression()), ("cor", LinearSVC(max_iter=50_000))],
               "final_estimator": NoWeightClassifier()},
      TypeError, "does not support sample weight"),
-])
-def test_stacking_classifier_error(y, params, type_err, msg_err):
-    with pytest.raises(type_err, match=msg_err):
-        StackingEnsemble(**params, cv=3).fit(scale(X_iris), y,
-                                             sample_weight=np.ones(X_iris.shape[0]))
-
-
-@pytest.mark.parametrize("y, params, type_err, msg_err", [
-    (y_diabetes, {"estimators": []}, ValueError,
+    ("diabetes", {"estimators": []}, ValueError,
      "The 'estimators' parameter of StackingEnsemble must be a non-empty list"),
-    (y_diabetes, {"estimators": [("lr", LinearRegression()), ("cor", NoWeightRegressor())]},
+    ("diabetes", {"estimators": [("lr", LinearRegression()), ("cor", NoWeightRegressor())]},
      TypeError, "does not support sample weight"),
-    (y_diabetes, {"estimators": [("lr", LinearRegression()), ("cor", LinearSVR())],
+    ("diabetes", {"estimators": [("lr", LinearRegression()), ("cor", LinearSVR())],
                   "final_estimator": NoWeightRegressor()},
      TypeError, "does not support sample weight"),
-])
-def test_stacking_regressor_error(y, params, type_err, msg_err):
+]
+
+
+@pytest.mark.parametrize("data, params, type_err, msg_err", STACKING_ERRORS)
+def test_stacking_error(data, params, type_err, msg_err):
+    X, y = (X_iris, y_iris) if data == "iris" else (X_diabetes, y_diabetes)
     with pytest.raises(type_err, match=msg_err):
-        StackingEnsemble(**params, cv=3).fit(scale(X_diabetes), y,
-                                             sample_weight=np.ones(X_diabetes.shape[0]))
+        StackingEnsemble(**params, cv=3).fit(scale(X), y, sample_weight=np.ones(X.shape[0]))
 
 
 @pytest.mark.parametrize("estimator, X, y", [
