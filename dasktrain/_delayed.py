@@ -19,6 +19,8 @@ delayed fits computed together.
 from __future__ import annotations
 
 import copy
+import numbers
+import uuid
 from dataclasses import dataclass, field
 
 from sklearn.base import clone
@@ -26,7 +28,7 @@ from sklearn.utils.validation import has_fit_parameter
 
 from .utils._data import take_rows
 from .utils._dask_data import one_column_per_block, without_client
-from .utils._random import set_random_states
+from .utils._random import random_state_params, set_random_states
 
 __all__ = ["FitGraph", "delayed_fit", "fit_clone", "run_graph", "seeded_clone", "to_delayed"]
 
@@ -34,6 +36,23 @@ __all__ = ["FitGraph", "delayed_fit", "fit_clone", "run_graph", "seeded_clone", 
 # --------------------------------------------------------------------------------------
 # The task that every ensemble uses for its member fits.
 # --------------------------------------------------------------------------------------
+
+
+def is_seeded(estimator) -> bool:
+    """Whether every (nested) ``random_state`` of `estimator` is an int (or it has none).
+
+    Only then are two fits of equal estimators on equal data the same fit,
+    which may be run once.
+
+    Examples
+    --------
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> is_seeded(DecisionTreeClassifier(random_state=0)), is_seeded(DecisionTreeClassifier())
+    (True, False)
+    """
+    params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
+    return all(isinstance(params[name], numbers.Integral)
+               for name in random_state_params(estimator)) if params else True
 
 
 def fit_with_weights(estimator, X, y, sample_weight=None):
@@ -181,14 +200,17 @@ class FitGraph:
                     else collection.npartitions)
         return [Block(name, index) for index in range(n_blocks)]
 
-    def task(self, fn, *args, gate: bool = False, **kwargs) -> Result:
+    def task(self, fn, *args, gate: bool = False, pure: bool = True, **kwargs) -> Result:
         """Add ``fn(*args, **kwargs)``, keyed by its content; an equal task is not added twice.
 
         With ``gate=True``, :func:`run_graph` waits for this task (and raises
         its error) before it submits any later task: for checks that must pass
-        before any fit starts.
+        before any fit starts. With ``pure=False`` (a fit whose result varies
+        from run to run, e.g. with ``random_state=None``) the task gets a key
+        of its own, so that it is never merged with an equal one.
         """
-        content = (fn.__module__, fn.__qualname__, self._content(args), self._content(kwargs))
+        content = (fn.__module__, fn.__qualname__, self._content(args), self._content(kwargs),
+                   None if pure else uuid.uuid4().hex)
         key = f"{fn.__name__}-{_tokenize(content)}"
         if key not in self.tasks:
             self.tasks[key] = Task(fn, args, kwargs, gate)

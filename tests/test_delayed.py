@@ -85,7 +85,8 @@ def test_regressor_and_dask_input_as_fit(iris):
 
 def test_one_task_per_member_and_fold_keyed_by_content(iris):
     X, y = iris
-    stack = StackingEnsemble([("tree", tree()), ("nb", GaussianNB())], cv=4)
+    stack = StackingEnsemble([("tree", tree()), ("nb", GaussianNB())],
+                             LogisticRegression(random_state=0), cv=4)
     graph = dict(delayed_fit(stack, X, y).__dask_graph__())
     names = [str(key).rsplit("-", 1)[0] for key in graph]
     assert names.count("fit_fold_and_predict") == 2 * 4
@@ -148,6 +149,21 @@ def test_equal_base_estimators_in_one_stack_are_fitted_once_but_kept_apart(iris)
     assert fitted.estimators_[0] is not fitted.estimators_[1]
     np.testing.assert_array_equal(fitted.estimators_[0].predict(X),
                                   fitted.estimators_[1].predict(X))
+
+
+def test_unseeded_equal_estimators_are_fitted_apart(iris):
+    """With random_state=None two equal estimators are two random fits, as in scikit-learn."""
+    X, y = iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(n_estimators=3, max_depth=2)
+    stack = StackingEnsemble([("a", forest), ("b", clone(forest))], cv=3)
+    names = [str(key).rsplit("-", 1)[0] for key in delayed_fit(stack, X, y).__dask_graph__()]
+    assert names.count("fit_clone") == 2 and names.count("fit_fold_and_predict") == 6
+    fitted = stack.fit(X, y)
+    first, second = fitted.estimators_
+    assert not all(np.array_equal(a.tree_.value, b.tree_.value)
+                   for a, b in zip(first.estimators_, second.estimators_))
 
 
 @pytest.mark.parametrize("estimator, data, err, match", [

@@ -19,7 +19,8 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import ParallelEstimatorMixin, blockwise_if_dask, estimator_instance, fill_doc
-from .._delayed import FitGraph, check_sample_weight_support, fit_clone, seeded_clone
+from .._delayed import (FitGraph, check_sample_weight_support, fit_clone, is_seeded,
+                        seeded_clone)
 from .._execution import is_dask_collection
 from ..utils import HasMethods, Interval, Options, Predicate, spawn_seeds
 from ..utils._data import (allows_nan, check_fit_data, check_predict_data, check_sample_weight,
@@ -711,18 +712,20 @@ class StackingEnsemble(ParallelEstimatorMixin, _BaseComposition):
             folds = self._folds(X, y, classification) if self.combine == "stacking" else []
             fold_predictions = [
                 [graph.task(fit_fold_and_predict, estimators[i], X_data, y_data, train, test,
-                            methods[i], n_classes, sample_weight=weights)
+                            methods[i], n_classes, sample_weight=weights,
+                            pure=is_seeded(estimators[i]))
                  for train, test in folds]
                 for i in fitted_idx
             ]
             test_folds = [test for _, test in folds]
-            full = [graph.task(fit_clone, estimators[i], X_data, y_data, sample_weight=weights)
+            full = [graph.task(fit_clone, estimators[i], X_data, y_data, sample_weight=weights,
+                               pure=is_seeded(estimators[i]))
                     for i in fitted_idx]
         outputs = list(full)
         if final is not None:
             outputs.append(graph.task(fit_final_estimator, final, fold_predictions, test_folds,
                                       X_data, y_data, kept_methods, n_classes, self.passthrough,
-                                      sample_weight=weights))
+                                      sample_weight=weights, pure=is_seeded(final)))
         return graph, outputs
 
     def _assemble(self, results):
