@@ -360,7 +360,8 @@ def delayed_fit(estimator, X, y=None, **fit_params):
     data once and fit an equal (estimator, fold) once. The graph computes on
     any Dask scheduler: synchronous, threads, processes or distributed; the
     estimator's own ``use_dask``, ``client`` and ``n_jobs`` are not used (the
-    fitted copy has ``client=None``).
+    fitted copy has ``client=None``; a dasktrain estimator fitted as one task,
+    such as GeneticSearchCV, runs in that task with ``use_dask=False``).
 
     Parameters
     ----------
@@ -409,6 +410,9 @@ def delayed_fit(estimator, X, y=None, **fit_params):
         results = to_delayed(graph, outputs)
         name = f"{type(planned).__name__.lower()}-{_tokenize(planned, [o.key for o in outputs])}"
         return delayed(assemble, pure=True)(planned, results, dask_key_name=name)
+    if {"use_dask", "n_jobs"} <= set(planned.get_params(deep=False)):
+        # a dasktrain estimator fitted inside one task runs its own work there, in process
+        planned.set_params(use_dask=False, n_jobs=None)
     graph = FitGraph()
     extra = {key: graph.data(key, value) for key, value in fit_params.items()}
     output = graph.task(_fit_plain, planned, graph.data("X", X), graph.data("y", y), extra)

@@ -190,3 +190,17 @@ def test_a_failing_block_check_fails_the_computation(iris):
     with pytest.raises(ValueError, match="Block 0 of the data given to PartitionedEnsemble has "
                                          "no sample of class 1"):
         lazy.compute(scheduler="synchronous")
+
+
+def test_a_dasktrain_estimator_without_members_is_one_task_run_in_process(iris, inprocess_client):
+    from dasktrain.linear_model import DistributedLogisticRegression
+
+    X, y = iris
+    model = DistributedLogisticRegression(n_partitions=3, use_dask=True, client=inprocess_client)
+    lazy = delayed_fit(model, X, y)
+    assert len(dict(lazy.__dask_graph__())) == 3  # X, y and the fit
+    fitted = lazy.compute(scheduler="synchronous")
+    assert fitted.use_dask is False and fitted.client is None
+    assert model.client is inprocess_client and not hasattr(model, "coef_")
+    expected = DistributedLogisticRegression(n_partitions=3).fit(X, y)
+    np.testing.assert_allclose(fitted.coef_, expected.coef_)

@@ -13,13 +13,14 @@ import copy
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, RegressorMixin
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import (ParallelEstimatorMixin, blockwise_if_dask, check_task_of,
                      estimator_instance, fill_doc)
+from .._delayed import seeded_clone
 from .._execution import is_dask_collection
 from ..utils import Interval, set_random_states, spawn_seeds
 from ..utils._dask_data import check_dask_inputs, dask_partitions, row_bounds, set_input_features
@@ -238,7 +239,7 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
                 split_seed, *seeds = spawn_seeds(self.random_state, n_parts + 1)
                 parts, sizes = self._in_memory_partitions(backend, X, y, n_parts, split_seed)
             weights = np.asarray(sizes, dtype=np.float64) / sum(sizes)
-            models = [set_random_states(clone(self.estimator), seeds[0]) for _ in parts]
+            models = [seeded_clone(self.estimator, seeds[0]) for _ in parts]
             global_parameters = None
             for round_index in range(self.rounds):
                 # In the first round every copy has the same seed, so that all start from the
