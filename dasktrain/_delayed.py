@@ -168,6 +168,11 @@ def _tokenize(*args) -> str:
 class FitGraph:
     """The tasks of one fit, in an order where every task comes after those it uses.
 
+    A task's key is its content with the data named by their place in the
+    graph (``"X"``, ``"y"``): enough to merge equal tasks of one fit, and
+    nothing to hash. The data's own content tokens enter the keys only when
+    the graph becomes :func:`to_delayed` objects, which other graphs may share.
+
     Examples
     --------
     >>> import numpy as np
@@ -181,21 +186,18 @@ class FitGraph:
     data_values: dict = field(default_factory=dict)
     collections: dict = field(default_factory=dict)
     tasks: dict = field(default_factory=dict)
-    _tokens: dict = field(default_factory=dict)
 
     def data(self, name: str, value):
         """The input `value`, sent once; None stays None (an absent optional argument)."""
         if value is None:
             return None
         self.data_values[name] = value
-        self._tokens[name] = _tokenize(value)
         return Data(name)
 
     def blocks(self, name: str, collection) -> list[Block]:
         """The row blocks of the dask array or dataframe `collection`, one input each."""
         collection = one_column_per_block(collection)
         self.collections[name] = collection
-        self._tokens[name] = _tokenize(collection)
         n_blocks = (collection.numblocks[0] if hasattr(collection, "numblocks")
                     else collection.npartitions)
         return [Block(name, index) for index in range(n_blocks)]
@@ -217,17 +219,25 @@ class FitGraph:
         return Result(key)
 
     def _content(self, value):
-        if isinstance(value, Data):
-            return ("data", self._tokens[value.name])
-        if isinstance(value, Block):
-            return ("block", self._tokens[value.name], value.index)
-        if isinstance(value, Result):
-            return ("result", value.key)
+        if isinstance(value, (Data, Block, Result)):
+            return value
         if isinstance(value, (list, tuple)):
             return (type(value).__name__, [self._content(item) for item in value])
         if isinstance(value, dict):
             return ("dict", sorted((key, self._content(item)) for key, item in value.items()))
         return value
+
+
+def _placeholders(value):
+    """The Data, Block and Result placeholders in `value` (lists, tuples, dicts), in order."""
+    if isinstance(value, (Data, Block, Result)):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _placeholders(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _placeholders(item)
 
 
 def _substitute(value, lookup):
@@ -314,22 +324,26 @@ def to_delayed(graph: FitGraph, outputs: list) -> list:
     """The :class:`dask.delayed.Delayed` of each output of `graph`.
 
     Each in-memory input is one key named by its content token, each block
-    of a dask input is that collection's own key, and each task keeps its
-    content key, so that graphs of several fits merged by
-    :func:`dask.compute` share their data and their equal tasks.
+    of a dask input is that collection's own key, and each task's key is its
+    key in the graph made global by the keys of what it uses, so that graphs
+    of several fits merged by :func:`dask.compute` share their data and their
+    equal tasks.
     """
     import numpy as np
     from dask import delayed
 
-    sent = {name: delayed(value, name=f"data-{graph._tokens[name]}", traverse=False)
+    sent = {name: delayed(value, name=f"data-{_tokenize(value)}", traverse=False)
             for name, value in graph.data_values.items()}
     blocks = {name: list(np.asarray(collection.to_delayed(), dtype=object).ravel())
               for name, collection in graph.collections.items()}
     made: dict = {}
     lookup = _lookup(sent, blocks, made)
     for key, task in graph.tasks.items():
+        used = [lookup(placeholder).key for placeholder in
+                _placeholders((task.args, task.kwargs))]
         made[key] = delayed(task.fn, pure=True)(
-            *_substitute(task.args, lookup), dask_key_name=key,
+            *_substitute(task.args, lookup),
+            dask_key_name=f"{task.fn.__name__}-{_tokenize(key, used)}",
             **_substitute(task.kwargs, lookup))
     return [made[output.key] for output in outputs]
 
@@ -408,7 +422,7 @@ def delayed_fit(estimator, X, y=None, **fit_params):
     if hasattr(planned, "_fit_graph"):
         graph, outputs = planned._fit_graph(X, y, n_workers=None, **fit_params)
         results = to_delayed(graph, outputs)
-        name = f"{type(planned).__name__.lower()}-{_tokenize(planned, [o.key for o in outputs])}"
+        name = f"{type(planned).__name__.lower()}-{_tokenize(planned, [r.key for r in results])}"
         return delayed(assemble, pure=True)(planned, results, dask_key_name=name)
     if {"use_dask", "n_jobs"} <= set(planned.get_params(deep=False)):
         # a dasktrain estimator fitted inside one task runs its own work there, in process
