@@ -159,9 +159,23 @@ class Task:
 
 
 def _tokenize(*args) -> str:
+    """Dask's content token (for the keys of delayed objects)."""
     from dask.base import tokenize
 
     return tokenize(*args)
+
+
+def _content_hash(content) -> str:
+    """A hash of a task's content, without importing dask (a local fit never needs it).
+
+    Content that cannot be hashed (an unpicklable estimator) gets a key of its own.
+    """
+    import joblib
+
+    try:
+        return joblib.hash(content)
+    except Exception:  # merging equal tasks is an optimisation; a unique key is always right
+        return uuid.uuid4().hex
 
 
 @dataclass
@@ -213,7 +227,7 @@ class FitGraph:
         """
         content = (fn.__module__, fn.__qualname__, self._content(args), self._content(kwargs),
                    None if pure else uuid.uuid4().hex)
-        key = f"{fn.__name__}-{_tokenize(content)}"
+        key = f"{fn.__name__}-{_content_hash(content)}"
         if key not in self.tasks:
             self.tasks[key] = Task(fn, args, kwargs, gate)
         return Result(key)

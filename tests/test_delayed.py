@@ -204,3 +204,21 @@ def test_a_dasktrain_estimator_without_members_is_one_task_run_in_process(iris, 
     assert model.client is inprocess_client and not hasattr(model, "coef_")
     expected = DistributedLogisticRegression(n_partitions=3).fit(X, y)
     np.testing.assert_allclose(fitted.coef_, expected.coef_)
+
+
+def test_a_local_fit_does_not_import_dask():
+    """Describing the work for fit hashes with joblib; dask is imported by delayed_fit only."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from sklearn.datasets import load_iris\n"
+            "from sklearn.naive_bayes import GaussianNB\n"
+            "from dasktrain import RepeatedClassifier, StackingEnsemble\n"
+            "X, y = load_iris(return_X_y=True)\n"
+            "RepeatedClassifier(GaussianNB(), n_repeats=2, voting='hard').fit(X, y)\n"
+            "StackingEnsemble([('nb', GaussianNB())], cv=3).fit(X, y)\n"
+            "print('dask' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
