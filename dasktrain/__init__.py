@@ -17,4 +17,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "StackingEnsemble": ".ensemble",
     "PartitionedEnsemble": ".ensemble",
     "evaluate": ".metrics",
+    "delayed_fit": "._delayed",
 })

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import numbers
 
-import numpy as np
 from sklearn.base import clone
 
 from ._execution import check_client, execution_backend, is_dask_collection
+from .utils._dask_data import blockwise
 from .utils._validation import Predicate, validate_params
 
 #: Docstring text written once and substituted with ``%(name)s`` in the estimators.
@@ -35,6 +34,55 @@ def fill_doc(obj):
     if obj.__doc__:
         obj.__doc__ = obj.__doc__ % SHARED_DOCS
     return obj
+
+
+def estimator_instance(*methods: str) -> Predicate:
+    """The constraint "an estimator instance with these methods", which refuses a class.
+
+    A class such as ``LogisticRegression`` has the methods too (unbound), so
+    checking for methods alone lets it through to fail later, on the workers.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> check = estimator_instance("fit")
+    >>> check.is_satisfied_by(LogisticRegression()), check.is_satisfied_by(LogisticRegression)
+    (True, False)
+    """
+    names = " and ".join(f"'{method}'" for method in methods)
+    return Predicate(
+        lambda value: not isinstance(value, type)
+        and all(callable(getattr(value, method, None)) for method in methods),
+        f"an estimator instance implementing {names} (an instance such as "
+        "LogisticRegression(), not the class LogisticRegression)",
+    )
+
+
+def check_task_of(owner: str, estimator, task: str, alternative: str) -> None:
+    """Refuse a classifier given where a regressor is needed, and the converse.
+
+    `alternative` names the estimator to use instead. An estimator that
+    declares neither (no scikit-learn estimator type) is accepted as it is.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> check_task_of("RepeatedRegressor", LogisticRegression(), "regression",
+    ...               "RepeatedClassifier")
+    Traceback (most recent call last):
+    ...
+    ValueError: The 'estimator' parameter of RepeatedRegressor must be a regressor. Got LogisticRegression(), a classifier; use RepeatedClassifier for it.
+    """
+    from sklearn.base import is_classifier, is_regressor
+
+    wrong = ("classifier" if task == "regression" and is_classifier(estimator) else
+             "regressor" if task == "classification" and is_regressor(estimator) else None)
+    if wrong is not None:
+        wanted = "regressor" if task == "regression" else "classifier"
+        raise ValueError(
+            f"The 'estimator' parameter of {owner} must be a {wanted}. Got {estimator!r}, "
+            f"a {wrong}; use {alternative} for it."
+        )
 
 
 def _is_n_jobs(value) -> bool:
@@ -80,6 +128,39 @@ class ParallelEstimatorMixin:
             **options,
         )
 
+    def _progress(self, backend):
+        """A context manager giving a callable called as each output task ends, or None."""
+        import contextlib
+
+        return contextlib.nullcontext(None)
+
+    def _fit_by_graph(self, X, y, **fit_params):
+        """Fit as :func:`~dasktrain.delayed_fit` describes it: the one path of both.
+
+        ``self._fit_graph`` checks everything and describes the work (before
+        any work is sent; the backend is opened only when the description
+        needs its number of workers, or to run it), :func:`~dasktrain._delayed.run_graph`
+        runs it on this estimator's backend, and ``self._assemble`` sets the
+        fitted attributes from the results.
+        """
+        import contextlib
+
+        from ._delayed import run_graph
+
+        with contextlib.ExitStack() as stack:
+            opened = []
+
+            def backend():
+                if not opened:
+                    opened.append(stack.enter_context(self._execution_backend()))
+                return opened[0]
+
+            graph, outputs = self._fit_graph(X, y, n_workers=lambda: backend().n_workers,
+                                             **fit_params)
+            with self._progress(backend()) as on_done:
+                results = run_graph(backend(), graph, outputs, on_done=on_done)
+        return self._assemble(results)
+
     def _blockwise(self, method: str, X):
         """Apply the fitted ``method`` to each block of a dask collection `X`.
 
@@ -112,56 +193,6 @@ class ParallelEstimatorMixin:
         return state
 
 
-def without_client(estimator):
-    """A shallow copy of a fitted `estimator` whose ``client`` is None.
-
-    Blockwise prediction puts the estimator into the task graph, which dask
-    tokenizes and may send to the workers; a Client can be neither.
-    """
-    stripped = copy.copy(estimator)
-    if getattr(stripped, "client", None) is not None:
-        stripped.client = None
-    return stripped
-
-
-def apply_method(block, estimator, method: str):
-    """``estimator.method(block)``: what runs on each block of a dask input."""
-    return getattr(estimator, method)(block)
-
-
-def blockwise(estimator, method: str, X):
-    """A dask collection of ``estimator.method`` applied to each block of the dask `X`.
-
-    On a dask array every method is mapped over the row blocks with its output
-    shape and dtype taken from one row of zeros (so ``transform``,
-    ``decision_function`` and several regression targets get the right shape).
-    On a dask dataframe, ``predict``, ``predict_proba`` and
-    ``predict_log_proba`` go through dask-ml's
-    :class:`~dask_ml.wrappers.ParallelPostFit`, which builds their metadata. Column-split arrays are merged
-    into whole rows first, keeping the row blocks. The estimator in the graph is
-    a copy without its ``client``, which can be neither tokenized nor sent to
-    the workers.
-    """
-    from dask_ml.wrappers import ParallelPostFit
-
-    estimator = without_client(estimator)
-    if hasattr(X, "numblocks") and X.ndim == 2 and X.numblocks[1] > 1:
-        X = X.rechunk({1: -1})
-    if not hasattr(X, "map_blocks"):  # a dask dataframe
-        if method in ("predict", "predict_proba", "predict_log_proba"):
-            return getattr(ParallelPostFit(estimator=estimator), method)(X)
-        return X.map_partitions(apply_method, estimator=estimator, method=method)
-    # a dask array: the output's shape and dtype come from one row, so several
-    # regression targets keep their column axis (ParallelPostFit drops it)
-    sample = apply_method(np.zeros((1, X.shape[1]), dtype=X.dtype), estimator, method)
-    if sample.ndim == 1:
-        return X.map_blocks(apply_method, estimator=estimator, method=method, drop_axis=1,
-                            dtype=sample.dtype, meta=sample[:0])
-    return X.map_blocks(apply_method, estimator=estimator, method=method,
-                        chunks=(X.chunks[0], (sample.shape[1],)), dtype=sample.dtype,
-                        meta=sample[:0])
-
-
 def blockwise_if_dask(method):
     """Decorate a predict-like method so a dask input is handled block by block."""
     import functools
@@ -169,6 +200,12 @@ def blockwise_if_dask(method):
     @functools.wraps(method)
     def wrapper(self, X, *args, **kwargs):
         if is_dask_collection(X):
+            if args or kwargs:
+                raise TypeError(
+                    f"{type(self).__name__}.{method.__name__} takes no other argument with a "
+                    f"dask X (it runs block by block). Got {len(args) + len(kwargs)}; compute "
+                    "X first to pass them."
+                )
             return self._blockwise(method.__name__, X)
         return method(self, X, *args, **kwargs)
 

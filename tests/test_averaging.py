@@ -204,8 +204,16 @@ def no_work(monkeypatch):
 
 @pytest.mark.parametrize("params, err, match", [
     ({"estimator": LogisticRegression()}, TypeError,
-     r"The 'estimator' parameter of ParameterAveragingClassifier must be an object "
-     r"implementing 'partial_fit' and 'predict'. Got LogisticRegression\(\) instead"),
+     r"The 'estimator' parameter of ParameterAveragingClassifier must be an estimator "
+     r"instance implementing 'partial_fit' and 'predict' .*Got LogisticRegression\(\) instead"),
+    ({"estimator": SGDClassifier}, TypeError,
+     r"'estimator' parameter of ParameterAveragingClassifier must be an estimator instance"
+     r".*Got <class"),
+    ({"estimator": SGDRegressor()}, ValueError,
+     r"The 'estimator' parameter of ParameterAveragingClassifier must be a classifier. Got "
+     r"SGDRegressor\(\), a regressor; use ParameterAveragingRegressor"),
+    ({"n_partitions": 41}, ValueError,
+     "ParameterAveragingClassifier cannot make n_partitions=41 partitions of n_samples=40"),
     ({"estimator": MLPClassifier(solver="lbfgs")}, TypeError, "'estimator' parameter"),
     ({"estimator": SGDClassifier(average=True)}, ValueError,
      r"'estimator' parameter .* must not average its own iterates \(average=True\)"),
@@ -242,7 +250,7 @@ def _with_nan(X):
     (X_GOOD, Y_GOOD[:-1], ValueError, "inconsistent numbers of samples"),
     (X_GOOD, np.linspace(0, 1, 40), ValueError, "Unknown label type"),
     (da.from_array(X_GOOD, chunks=10), da.from_array(Y_GOOD, chunks=20), ValueError,
-     "misaligned blocks: X has 4 row blocks and y has 2"),
+     "do not line up: X has 4 blocks of rows and y has 2"),
 ])
 def test_bad_inputs(no_work, X, y, err, match):
     with pytest.raises(err, match=match):

@@ -296,6 +296,11 @@ def no_work(monkeypatch):
      r"'reduction' parameter .* \{'tree', 'gather'\}"),
     (DistributedLogisticRegression, {"n_partitions": 0}, InvalidParameterError,
      "'n_partitions' parameter"),
+    (DistributedLogisticRegression, {"n_partitions": 10**6}, ValueError,
+     r"DistributedLogisticRegression cannot make n_partitions=1000000 partitions of "
+     r"n_samples=\d+ samples"),
+    (DistributedLinearRegression, {"n_partitions": 10**6}, ValueError,
+     r"DistributedLinearRegression cannot make n_partitions=1000000 partitions"),
     (DistributedLinearRegression, {"fit_intercept": "yes"}, InvalidParameterError,
      "'fit_intercept' parameter"),
     (DistributedLogisticRegression, {"n_jobs": 0}, InvalidParameterError, "'n_jobs' parameter"),
@@ -355,13 +360,13 @@ FRAME = pd.DataFrame(X_GOOD, columns=[f"f{i}" for i in range(6)])
 
 @pytest.mark.parametrize("Model, X, y, err, match", [
     (DistributedLogisticRegression, _dask(X_GOOD, 60), _dask(Y_GOOD, 80), ValueError,
-     r"misaligned blocks: X has 4 row blocks and y has 3"),
+     r"do not line up: X has 4 blocks of rows and y has 3"),
     (DistributedLogisticRegression, _dask(X_GOOD, ((60, 60, 60, 60), (6,))),
      _dask(Y_GOOD, ((60, 60, 50, 70),)), ValueError,
-     r"misaligned blocks: X has row chunks \(60, 60, 60, 60\) and y has \(60, 60, 50, 70\)"),
+     r"do not line up: X has blocks of \[60, 60, 60, 60\] rows and y of \[60, 60, 50, 70\] rows"),
     (DistributedLogisticRegression, dd.from_pandas(FRAME, npartitions=3),
      dd.from_pandas(pd.Series(Y_GOOD), npartitions=2), ValueError,
-     "misaligned blocks: X has 3 row blocks and y has 2"),
+     "do not line up: X has 3 blocks of rows and y has 2"),
     (DistributedLogisticRegression, dd.from_pandas(FRAME.assign(kind="a"), npartitions=2),
      dd.from_pandas(pd.Series(Y_GOOD), npartitions=2), ValueError,
      "X must be numeric. Column\\(s\\) 'kind'"),
@@ -386,9 +391,9 @@ def test_bad_dask_inputs_rejected_from_metadata(no_work, Model, X, y, err, match
      "at least 2 classes in the data, but the data contains only one class"),
     (DistributedLogisticRegression, _dask(X_GOOD, 60), _dask(np.linspace(0, 1, 240), 60),
      "Unknown label type: continuous"),
-    (DistributedLogisticRegression, dd.from_pandas(FRAME, npartitions=2),
-     dd.from_pandas(pd.Series(Y_GOOD[:-1]), npartitions=2),
-     r"misaligned blocks: block 1 of X has 120 rows but block 1 of y has 119"),
+    (DistributedLogisticRegression, dd.from_pandas(FRAME, npartitions=2).clear_divisions(),
+     dd.from_pandas(pd.Series(Y_GOOD[:-1]), npartitions=2).clear_divisions(),
+     r"do not line up: block 1 of X has 120 rows but block 1 of y has 119"),
 ])
 def test_bad_dask_values_rejected_before_training(monkeypatch, Model, X, y, match):
     # NaN, classes and the rows of unknown-length blocks are only known after a pass over

@@ -171,9 +171,9 @@ def test_dask_dataframe_with_string_labels(backend, data):
     np.testing.assert_array_equal(ensemble.classes_, ["a", "b", "c"])
     np.testing.assert_array_equal(ensemble.feature_names_in_, frame.columns)
     assert sum(ensemble.partition_sizes_) == 300 and ensemble.n_partitions_ == 3
-    prediction = ensemble.predict(X_dask)
-    assert isinstance(prediction, da.Array)
-    np.testing.assert_array_equal(prediction.compute(), ensemble.predict(frame))
+    prediction = ensemble.predict(X_dask)  # a dask series with the index of X
+    assert isinstance(prediction, dd.Series)
+    np.testing.assert_array_equal(prediction.compute().to_numpy(), ensemble.predict(frame))
 
 
 def test_n_partitions_rechunks_a_dask_array_lazily(data):
@@ -227,6 +227,9 @@ def test_dask_data_never_reaches_the_client(process_client):
     ({"n_partitions": 2.0}, InvalidParameterError, "'n_partitions' parameter"),
     ({"voting": "average"}, InvalidParameterError, "'voting' parameter"),
     ({"estimator": "tree"}, InvalidParameterError, "'estimator' parameter"),
+    ({"estimator": DecisionTreeClassifier}, InvalidParameterError,
+     r"The 'estimator' parameter of PartitionedEnsemble must be an estimator instance "
+     r"implementing 'fit' \(an instance such as LogisticRegression\(\), not the class"),
     ({"estimator": LinearSVC()}, ValueError,
      "'voting' parameter of PartitionedEnsemble is 'soft', but LinearSVC\\(\\) has no "
      "predict_proba"),
@@ -300,6 +303,35 @@ def test_bad_in_memory_data_fails_before_any_work(submitted):
                         random_state=0),
     PartitionedEnsemble(Ridge(), n_partitions=2, random_state=0),
     PartitionedEnsemble(SGDRegressor(max_iter=20, tol=None)),
-])
+], expected_failed_checks=lambda estimator: {
+    "check_sample_weight_equivalence_on_dense_data":
+        "a repeated sample may be dealt to another part than its weighted original",
+    "check_sample_weight_equivalence_on_sparse_data":
+        "a repeated sample may be dealt to another part than its weighted original",
+})
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# ----------------------------------------------------------------- sample weights
+
+
+def test_sample_weight_gives_each_member_its_rows(backend, data):
+    X, y = data
+    weights = np.random.default_rng(0).uniform(0.1, 3.0, len(y))
+    ensemble = PartitionedEnsemble(DecisionTreeClassifier(max_depth=3), n_partitions=3,
+                                   random_state=0, **backend).fit(X, y, sample_weight=weights)
+    for index, rows in enumerate(ensemble.partition_indices_):
+        alone = set_random_states(DecisionTreeClassifier(max_depth=3), ensemble.seeds_[index])
+        alone.fit(X[rows], y[rows], sample_weight=weights[rows])
+        np.testing.assert_array_equal(ensemble.estimators_[index].tree_.value,
+                                      alone.tree_.value)
+
+
+def test_sample_weight_with_dask_input_is_refused_before_any_work(submitted, data):
+    X, y = data
+    with pytest.raises(ValueError, match="'sample_weight' of PartitionedEnsemble.fit is only "
+                                         "used with in-memory data"):
+        PartitionedEnsemble(sgd()).fit(da.from_array(X, chunks=100), da.from_array(y, chunks=100),
+                                       sample_weight=np.ones(len(y)))
+    assert not calls(submitted, "submit")

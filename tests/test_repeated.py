@@ -258,7 +258,19 @@ X_nan[0, 0] = np.nan
         (RepeatedClassifier, {"voting": "average"}, X_clf, y_clf, ValueError,
          r"The 'voting' parameter of RepeatedClassifier must be a str among \{'soft', 'hard'\}"),
         (RepeatedClassifier, {"estimator": "LogisticRegression"}, X_clf, y_clf, TypeError,
-         "The 'estimator' parameter of RepeatedClassifier must be an object implementing 'fit'"),
+         "The 'estimator' parameter of RepeatedClassifier must be an estimator instance "
+         "implementing 'fit'"),
+        (RepeatedClassifier, {"estimator": LogisticRegression}, X_clf, y_clf, TypeError,
+         r"The 'estimator' parameter of RepeatedClassifier must be an estimator instance.*"
+         r"not the class LogisticRegression\). Got <class"),
+        (RepeatedRegressor, {"estimator": Ridge}, X_reg, y_reg, TypeError,
+         "The 'estimator' parameter of RepeatedRegressor must be an estimator instance"),
+        (RepeatedRegressor, {"estimator": LogisticRegression()}, X_clf, y_clf, ValueError,
+         r"The 'estimator' parameter of RepeatedRegressor must be a regressor. Got "
+         r"LogisticRegression\(\), a classifier; use RepeatedClassifier"),
+        (RepeatedClassifier, {"estimator": Ridge()}, X_clf, y_clf, ValueError,
+         r"The 'estimator' parameter of RepeatedClassifier must be a classifier. Got "
+         r"Ridge\(\), a regressor; use RepeatedRegressor"),
         (RepeatedRegressor, {"estimator": object()}, X_reg, y_reg, TypeError,
          "'estimator' parameter of RepeatedRegressor"),
         (RepeatedClassifier, {"random_state": "zero"}, X_clf, y_clf, ValueError,
@@ -303,3 +315,45 @@ def test_clone_keeps_the_parameters():
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# --- sample weights and unusual estimators ------------------------------------------------
+
+class ReturnsNothing(DecisionTreeClassifier):
+    """A classifier whose fit returns None (against scikit-learn's convention)."""
+
+    def fit(self, X, y, sample_weight=None):
+        super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_sample_weight_reaches_every_member(backend):
+    weights = np.random.default_rng(0).uniform(0.1, 3.0, len(y_clf))
+    ours = RepeatedClassifier(DecisionTreeClassifier(max_depth=3), n_repeats=3, random_state=0,
+                              **backend).fit(X_clf, y_clf, sample_weight=weights)
+    for seed, member in zip(ours.seeds_, ours.estimators_):
+        alone = set_random_states(DecisionTreeClassifier(max_depth=3), seed)
+        alone.fit(X_clf, y_clf, sample_weight=weights)
+        np.testing.assert_array_equal(member.tree_.value, alone.tree_.value)
+    odd = RepeatedClassifier(ReturnsNothing(max_depth=2), n_repeats=2, random_state=0,
+                             **backend).fit(X_clf, y_clf)
+    assert all(isinstance(member, ReturnsNothing) for member in odd.estimators_)
+
+
+@pytest.mark.parametrize("Estimator, estimator, weights, err, match", [
+    (RepeatedClassifier, LinearSVC(), np.ones(len(y_clf)), ValueError, "'voting' parameter"),
+    (RepeatedRegressor, make_pipeline(StandardScaler(), Ridge()), np.ones(len(y_reg)), TypeError,
+     r"The estimator of RepeatedRegressor \(Pipeline\) does not support sample weights"),
+    (RepeatedRegressor, Ridge(), np.ones(3), ValueError,
+     r"'sample_weight' given to RepeatedRegressor.fit must have one value per sample \(150\)"),
+    (RepeatedRegressor, Ridge(), np.full(len(y_reg), np.nan), ValueError,
+     "'sample_weight' given to RepeatedRegressor.fit contains NaN"),
+])
+def test_bad_sample_weight_is_refused_before_any_work(monkeypatch, Estimator, estimator, weights,
+                                                      err, match):
+    def no_work(self):
+        raise AssertionError("work was sent before the input was checked")
+
+    monkeypatch.setattr(_repeated._BaseRepeated, "_execution_backend", no_work)
+    X, y = (X_clf, y_clf) if Estimator is RepeatedClassifier else (X_reg, y_reg)
+    with pytest.raises(err, match=match):
+        Estimator(estimator, n_repeats=2).fit(X, y, sample_weight=weights)

@@ -8,6 +8,7 @@ import pytest
 from _recording import RecordingBackend
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_iris, make_classification
+from sklearn.exceptions import NotFittedError
 from sklearn.ensemble import (StackingClassifier, StackingRegressor, VotingClassifier,
                               VotingRegressor)
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
@@ -192,7 +193,7 @@ def test_every_fit_is_its_own_task_all_submitted_before_waiting(record, iris):
         ("scatter", "ndarray"), ("scatter", "ndarray")]
     submits = [name for kind, name in record if kind == "submit"]
     assert submits.count("fit_fold_and_predict") == 3 * 4
-    assert submits.count("fit_estimator") == 3
+    assert submits.count("fit_clone") == 3
     assert submits.count("fit_final_estimator") == 1
     # the results are waited for (each fetched as its task ends) only once all is submitted
     first_wait = next(i for i, (kind, _) in enumerate(record)
@@ -264,8 +265,20 @@ def test_from_repeated_regressor_with_voting(diabetes):
     ({"estimators": [("a", "not an estimator")]}, ValueError, "has a 'fit' method"),
     ({"estimators": ("a", tree())}, InvalidParameterError, "'estimators' parameter"),
     ({"estimators": [("a", tree()), ("a", GaussianNB())]}, ValueError, "not unique"),
-    ({"estimators": [("a__b", tree())]}, ValueError, "must not contain '__'"),
-    ({"estimators": [("cv", tree())]}, ValueError, "conflict with its parameters: \\['cv'\\]"),
+    ({"estimators": [("a__b", tree())]}, ValueError,
+     "'estimators' parameter of StackingEnsemble has bad names: .*must not contain __"),
+    ({"estimators": [("cv", tree())]}, ValueError,
+     "'estimators' parameter of StackingEnsemble has bad names: .*conflict with constructor "
+     "arguments: \\['cv'\\]"),
+    ({"estimators": [("lr", LogisticRegression)]}, TypeError,
+     "The estimator 'lr' in the 'estimators' parameter of StackingEnsemble is the class "
+     "LogisticRegression, not an instance of it. Pass LogisticRegression\\(\\) instead."),
+    ({"final_estimator": LogisticRegression}, InvalidParameterError,
+     "The 'final_estimator' parameter of StackingEnsemble must be None or an estimator instance"),
+    ({"cv": "prefit"}, NotFittedError, "DecisionTreeClassifier instance is not fitted yet"),
+    ({"cv": "prefit", "combine": "voting"}, ValueError,
+     "'cv' parameter of StackingEnsemble is 'prefit', which is only used with "
+     "combine='stacking'"),
     ({"estimators": [("a", "drop")]}, ValueError, "All estimators of StackingEnsemble are"),
     ({"estimators": [("a", tree()), ("b", Ridge())]}, ValueError,
      "all be classifiers or all be regressors.*'b' \\(Ridge\\) is not"),
@@ -348,3 +361,68 @@ def test_get_and_set_nested_params():
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# ----------------------------------------------------------------- scikit-learn's fit options
+
+
+class ReturnsNothing(DecisionTreeClassifier):
+    """A classifier whose fit returns None (against scikit-learn's convention)."""
+
+    def fit(self, X, y, sample_weight=None):
+        super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_sample_weight_reaches_every_fit_as_in_sklearn(backend, iris):
+    X, y = iris
+    weights = np.random.default_rng(0).uniform(0.1, 2.0, len(y))
+    cv = KFold(4, shuffle=True, random_state=1)
+    estimators = [("tree", tree()), ("logistic", LogisticRegression(max_iter=1000))]
+    ours = StackingEnsemble(estimators, LogisticRegression(C=0.5), cv=cv, **backend)
+    ours.fit(X, y, sample_weight=weights)
+    theirs = StackingClassifier(estimators, LogisticRegression(C=0.5), cv=cv)
+    theirs.fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=0, atol=TOL)
+    unweighted = clone(ours).fit(X, y)
+    assert not np.allclose(unweighted.predict_proba(X), ours.predict_proba(X))
+
+
+def test_prefit_and_fit_returning_none_on_every_backend(backend, iris):
+    X, y = iris
+    prefitted = [("tree", tree().fit(X[::2], y[::2])), ("nb", GaussianNB().fit(X[::2], y[::2]))]
+    ours = StackingEnsemble(prefitted, cv="prefit", **backend).fit(X[1::2], y[1::2])
+    theirs = StackingClassifier(prefitted, cv="prefit").fit(X[1::2], y[1::2])
+    assert ours.estimators_[0] is prefitted[0][1]
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=0, atol=TOL)
+    odd = StackingEnsemble([("odd", ReturnsNothing(max_depth=2, random_state=0))], cv=3,
+                           **backend).fit(X, y)
+    assert isinstance(odd.estimators_[0], ReturnsNothing)
+    assert odd.predict(X).shape == y.shape
+
+
+def test_multilabel_stacking_matches_sklearn(backend):
+    from sklearn.datasets import make_multilabel_classification
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, Y = make_multilabel_classification(n_samples=80, n_classes=3, random_state=0)
+    estimators = [("tree", DecisionTreeClassifier(max_depth=3, random_state=0))]
+    ours = StackingEnsemble(estimators, KNeighborsClassifier(), cv=3, **backend).fit(X, Y)
+    theirs = StackingClassifier(estimators, KNeighborsClassifier(), cv=3).fit(X, Y)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=0, atol=TOL)
+    np.testing.assert_allclose(ours.transform(X), theirs.transform(X), rtol=0, atol=TOL)
+
+
+def test_predict_params_go_to_the_final_estimator(diabetes):
+    from sklearn.linear_model import BayesianRidge
+
+    X, y = diabetes
+    ours = StackingEnsemble(regressors(), BayesianRidge(), cv=3).fit(X, y)
+    theirs = StackingRegressor(regressors(), BayesianRidge(), cv=3).fit(X, y)
+    mean, std = ours.predict(X, return_std=True)
+    np.testing.assert_allclose(mean, theirs.predict(X, return_std=True)[0], rtol=0, atol=TOL)
+    np.testing.assert_allclose(std, theirs.predict(X, return_std=True)[1], rtol=0, atol=TOL)
+    with pytest.raises(TypeError, match="takes no other argument with a dask X"):
+        import dask.array as da
+
+        ours.predict(da.from_array(X, chunks=50), return_std=True)

@@ -13,17 +13,19 @@ import copy
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, RegressorMixin
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
+from .._base import (ParallelEstimatorMixin, blockwise_if_dask, check_task_of,
+                     estimator_instance, fill_doc)
+from .._delayed import seeded_clone
 from .._execution import is_dask_collection
-from ..linear_model._gradient import (check_dask_inputs, classifier_output_layout,
-                                      dask_partitions, predict_blockwise, row_bounds)
-from ..utils import HasMethods, Interval, set_random_states, spawn_seeds
-from ..utils._data import allows_nan, check_fit_data, check_predict_data
+from ..utils import Interval, set_random_states, spawn_seeds
+from ..utils._dask_data import check_dask_inputs, dask_partitions, row_bounds, set_input_features
+from ..utils._data import (allows_nan, check_fit_data, check_n_partitions, check_predict_data,
+                           take_rows)
 
 #: Number of partitions of in-memory data when n_partitions is None (the same on every backend).
 DEFAULT_N_PARTITIONS = 4
@@ -112,17 +114,13 @@ def add_parameters(a, b) -> list:
     return [x + y for x, y in zip(a, b)]
 
 
-def _rows(data, index):
-    return data.iloc[index] if hasattr(data, "iloc") else data[index]
-
-
 #: The Parameters section both estimators share (substituted for ``%(shared)s``).
 _SHARED_PARAMETERS = """estimator : estimator object
         The model to train; it must have ``partial_fit``.
     n_partitions : int or None, default=None
         Number of partitions. In-memory data: None means 4 (at most one per
         sample; never the number of workers, so the result is the same on every
-        backend). Dask input: None means one partition per block; an int joins
+        backend); a number larger than the number of samples is refused. Dask input: None means one partition per block; an int joins
         consecutive blocks into that many partitions (blocks are never split).
     rounds : int, default=10
         Number of train-then-average rounds.
@@ -141,7 +139,7 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
     """Train copies on partitions with partial_fit, average them each round; subclasses predict."""
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods("partial_fit", "predict")],
+        "estimator": [estimator_instance("partial_fit", "predict")],
         "n_partitions": [Interval(numbers.Integral, 1, None), None],
         "rounds": [Interval(numbers.Integral, 1, None)],
         "local_epochs": [Interval(numbers.Integral, 1, None)],
@@ -163,6 +161,10 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
         self.n_jobs = n_jobs
 
     def _check_estimator(self) -> None:
+        check_task_of(type(self).__name__, self.estimator,
+                      "classification" if self._classification else "regression",
+                      "ParameterAveragingRegressor" if self._classification
+                      else "ParameterAveragingClassifier")
         average = self.estimator.get_params(deep=False).get("average", False)
         if average is not False and average != 0:
             raise ValueError(
@@ -187,7 +189,7 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
         order = (np.random.default_rng(seed).permutation(n_samples) if self.shuffle
                  else np.arange(n_samples))
         indices = [np.sort(order[a:b]) for a, b in row_bounds(n_samples, n_parts)]
-        parts = [backend.scatter((_rows(X, index), _rows(y, index)), cache=False)
+        parts = [backend.scatter((take_rows(X, index), take_rows(y, index)), cache=False)
                  for index in indices]
         return parts, [len(index) for index in indices]
 
@@ -216,23 +218,20 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
                         and get_tags(self.estimator).target_tags.multi_output)
         dask_input = is_dask_collection(X) or is_dask_collection(y)
         if dask_input:
-            X, y, names = check_dask_inputs(X, y, multi_output=multi_output)
-            self.n_features_in_ = int(X.shape[1])
-            if names is not None:
-                self.feature_names_in_ = names
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
+            X, y = check_dask_inputs(X, y, owner=owner, multi_output=multi_output)
+            set_input_features(self, X)
         else:
             X, y = check_fit_data(self, self.estimator, X, y,
                                   task="classification" if self._classification
                                   else "regression")
+            check_n_partitions(owner, self.n_partitions, X.shape[0])
             classes = self._set_classes(np.unique(y) if self._classification else None)
         with self._execution_backend() as backend:
             if dask_input:
                 parts, sizes, classes = dask_partitions(
                     backend, X, y, n_partitions=self.n_partitions,
                     classification=self._classification,
-                    check_finite=not allows_nan(self.estimator), as_float=False)
+                    check_finite=not allows_nan(self.estimator), as_float=False, owner=owner)
                 classes = self._set_classes(classes)
                 split_seed, *seeds = spawn_seeds(self.random_state, len(parts) + 1)
             else:
@@ -240,7 +239,7 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
                 split_seed, *seeds = spawn_seeds(self.random_state, n_parts + 1)
                 parts, sizes = self._in_memory_partitions(backend, X, y, n_parts, split_seed)
             weights = np.asarray(sizes, dtype=np.float64) / sum(sizes)
-            models = [set_random_states(clone(self.estimator), seeds[0]) for _ in parts]
+            models = [seeded_clone(self.estimator, seeds[0]) for _ in parts]
             global_parameters = None
             for round_index in range(self.rounds):
                 # In the first round every copy has the same seed, so that all start from the
@@ -265,14 +264,6 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
         check_is_fitted(self)
         return check_predict_data(self, self.estimator, X)
 
-    def _blockwise(self, method: str, X):
-        if self._classification:
-            n_columns, dtype = classifier_output_layout(method, self.classes_)
-        else:
-            n_outputs = getattr(self.estimator_, "n_outputs_", 1)
-            n_columns, dtype = (n_outputs if n_outputs > 1 else None), np.float64
-        return predict_blockwise(self, X, method, n_columns, dtype)
-
     @blockwise_if_dask
     def predict(self, X):
         """Predict with the averaged model.
@@ -284,7 +275,8 @@ class _BaseParameterAveraging(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEs
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            A dask array (computed lazily, block by block) for dask input.
+            For dask input: a dask array for a dask array, a dask series or
+            dataframe for a dask dataframe (computed lazily, block by block).
         """
         X = self._check_predict(X)
         return self.estimator_.predict(X)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import ClassifierTags, RegressorTags, get_tags
@@ -14,12 +13,15 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
+from .._base import ParallelEstimatorMixin, blockwise_if_dask, estimator_instance, fill_doc
+from .._delayed import FitGraph, check_sample_weight_support, fit_clone
 from .._execution import is_dask_collection
-from ..utils import HasMethods, Interval, Options, set_random_states, spawn_seeds
-from ..utils._data import allows_nan, check_fit_data, check_predict_data
+from ..utils import Interval, Options, spawn_seeds
+from ..utils._dask_data import (check_aligned_blocks, check_block_rows, n_row_blocks,
+                                one_column_per_block, row_chunks, set_input_features)
+from ..utils._data import (allows_nan, check_fit_data, check_n_partitions, check_predict_data,
+                           check_sample_weight)
 from ._combine import average, hard_vote, soft_vote
-from ._stacking import take_rows
 
 __all__ = ["PartitionedEnsemble"]
 
@@ -27,12 +29,6 @@ __all__ = ["PartitionedEnsemble"]
 # --------------------------------------------------------------------------------------
 # Tasks: module-level functions, so that workers import them by name.
 # --------------------------------------------------------------------------------------
-
-
-def fit_partition(estimator, seed: int, X, y, indices):
-    """Fit a clone of `estimator`, seeded from `seed`, on the rows `indices` of `X`, `y`."""
-    member = set_random_states(clone(estimator), seed)
-    return member.fit(take_rows(X, indices), y[indices])
 
 
 def _as_target(y_block):
@@ -57,15 +53,45 @@ def summarize_block(X_block, y_block, classification: bool):
     return X_block.shape[0], y_values.shape[0], classes
 
 
-def fit_block(estimator, seed: int, X_block, y_block, classes):
-    """Fit a seeded clone of `estimator` on one block; labels encoded as indices of `classes`."""
+def check_block_summaries(summaries, classification: bool, owner: str):
+    """Check the row counts and classes of every block; return ``(classes or None, sizes)``.
+
+    Runs before any block is fitted (a gate of the fit's graph).
+    """
+    for index, (n_X, n_y, _) in enumerate(summaries):
+        check_block_rows(index, n_X, n_y, owner)
+        if n_X == 0:
+            raise ValueError(
+                f"Block {index} of the data given to {owner} is empty; every partition "
+                "needs samples. Drop empty partitions (e.g. with repartition) first."
+            )
+    sizes = [int(n_rows) for n_rows, _, _ in summaries]
+    if not classification:
+        return None, sizes
+    classes = np.unique(np.concatenate([block_classes for _, _, block_classes in summaries]))
+    for index, (_, _, block_classes) in enumerate(summaries):
+        missing = np.setdiff1d(classes, block_classes)
+        if len(missing):
+            raise ValueError(
+                f"Block {index} of the data given to {owner} has no sample of class "
+                f"{_label(missing[0])}; every partition must see every class. Shuffle "
+                "the rows before chunking, or use fewer, larger blocks."
+            )
+    return classes, sizes
+
+
+def fit_block(estimator, seed: int, X_block, y_block, checked):
+    """Fit a seeded clone of `estimator` on one block; labels encoded as indices of the classes.
+
+    `checked` is what :func:`check_block_summaries` returned.
+    """
+    classes, _ = checked
     y_values = _as_target(y_block)
     if classes is not None:
         y_values = np.searchsorted(classes, y_values)
     else:
         y_values = y_values.astype(np.float64)
-    member = set_random_states(clone(estimator), seed)
-    return member.fit(X_block, y_values)
+    return fit_clone(estimator, X_block, y_values, seed)
 
 
 # --------------------------------------------------------------------------------------
@@ -101,31 +127,6 @@ def partition_indices(n_samples: int, n_partitions: int, seed: int, y_encoded=No
 # --------------------------------------------------------------------------------------
 # Checks of dask inputs that need no computation.
 # --------------------------------------------------------------------------------------
-
-
-def _n_row_blocks(collection) -> int:
-    return collection.numblocks[0] if hasattr(collection, "numblocks") else collection.npartitions
-
-
-def _row_chunks(collection):
-    """Rows per block when known (dask arrays with known chunks), else None."""
-    chunks = getattr(collection, "chunks", None)
-    if chunks is None or any(math.isnan(size) for size in chunks[0]):
-        return None
-    return tuple(int(size) for size in chunks[0])
-
-
-def _known_divisions(collection):
-    if hasattr(collection, "known_divisions") and collection.known_divisions:
-        return tuple(collection.divisions)
-    return None
-
-
-def _one_column_per_block(collection):
-    """A dask array chunked along rows only (its columns in one chunk); others unchanged."""
-    if hasattr(collection, "numblocks") and collection.ndim == 2 and collection.numblocks[1] > 1:
-        return collection.rechunk({1: -1})
-    return collection
 
 
 def _label(value) -> str:
@@ -209,7 +210,6 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
     --------
     RepeatedClassifier : Many models on all the data, differing only by their seed.
     StackingEnsemble : Different models whose combination is learnt.
-    dask_ml.wrappers.ParallelPostFit : Blockwise prediction, used for dask inputs.
 
     Notes
     -----
@@ -235,7 +235,7 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods("fit")],
+        "estimator": [estimator_instance("fit")],
         "n_partitions": [None, Interval(numbers.Integral, 1, None)],
         "voting": [Options(("soft", "hard"))],
         "random_state": ["random_state"],
@@ -271,7 +271,7 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- fit
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit one clone of `estimator` per part of the data.
 
         Parameters
@@ -282,12 +282,18 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
 (n_samples, n_outputs)
             Targets; a dask collection (with blocks matching those of `X`) when
             `X` is one.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            In-memory data only: each member's fit gets the weights of its rows.
 
         Returns
         -------
         self : PartitionedEnsemble
             The fitted ensemble.
         """
+        return self._fit_by_graph(X, y, sample_weight=sample_weight)
+
+    def _fit_graph(self, X, y, *, n_workers, sample_weight=None):
+        """Check everything, then describe one task per part (after the block checks)."""
         self._validate_params()
         owner = type(self).__name__
         classification = is_classifier(self.estimator)
@@ -297,55 +303,63 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
                 f"The 'voting' parameter of {owner} is 'soft', but {self.estimator!r} has no "
                 "predict_proba. Use voting='hard' or an estimator with predict_proba."
             )
+        if sample_weight is not None:
+            check_sample_weight_support([("estimator", self.estimator)], owner)
         for name in ("estimators_", "classes_", "feature_names_in_"):
             self.__dict__.pop(name, None)
         if is_dask_collection(X) or is_dask_collection(y):
-            return self._fit_dask(X, y, classification)
-        return self._fit_in_memory(X, y, classification)
+            if sample_weight is not None:
+                raise ValueError(
+                    f"The 'sample_weight' of {owner}.fit is only used with in-memory data. Got "
+                    "sample weights with dask inputs; fit without them, or compute the data."
+                )
+            return self._dask_graph(X, y, classification)
+        return self._in_memory_graph(X, y, classification, n_workers, sample_weight)
 
-    def _fit_in_memory(self, X, y, classification: bool):
+    def _in_memory_graph(self, X, y, classification: bool, n_workers, sample_weight):
+        owner = type(self).__name__
         X, y = check_fit_data(self, self.estimator, X, y,
                               task="classification" if classification else "regression")
         n_samples = y.shape[0]
+        sample_weight = check_sample_weight(sample_weight, n_samples, owner)
         class_counts = None
         if classification:
             encoder = LabelEncoder().fit(y)
             self.classes_ = encoder.classes_
             y = encoder.transform(y)
             class_counts = np.bincount(y, minlength=len(self.classes_))
-        if self.n_partitions is not None:
-            self._check_spread(self.n_partitions, n_samples, class_counts)
-
-        with self._execution_backend() as backend:
-            n_partitions = self.n_partitions
-            if n_partitions is None:
-                n_partitions = min(backend.n_workers, n_samples)
-                if class_counts is not None:
-                    n_partitions = max(1, min(n_partitions, int(class_counts.min())))
-            seeds = spawn_seeds(self.random_state, n_partitions + 1)
-            parts = partition_indices(n_samples, n_partitions, seeds[0],
-                                      y if classification else None)
-            X_data, y_data = backend.scatter(X), backend.scatter(y)
-            futures = [backend.submit(fit_partition, self.estimator, seed, X_data, y_data, part)
-                       for seed, part in zip(seeds[1:], parts)]
-            members = backend.gather(futures)
-
-        self.estimators_ = members
+        n_partitions = self.n_partitions
+        if n_partitions is not None:
+            self._check_spread(n_partitions, n_samples, class_counts)
+        elif n_workers is None:
+            raise ValueError(
+                f"delayed_fit of {owner} on in-memory data needs an explicit n_partitions: "
+                "None means one part per worker of the backend, and a delayed graph has no "
+                "backend. Set n_partitions."
+            )
+        else:
+            n_partitions = min(n_workers(), n_samples)
+            if class_counts is not None:
+                n_partitions = max(1, min(n_partitions, int(class_counts.min())))
+        seeds = spawn_seeds(self.random_state, n_partitions + 1)
+        parts = partition_indices(n_samples, n_partitions, seeds[0],
+                                  y if classification else None)
         self.seeds_ = seeds[1:]
         self.n_partitions_ = n_partitions
         self.partition_indices_ = parts
         self.partition_sizes_ = [len(part) for part in parts]
-        return self
+        graph = FitGraph()
+        X_data, y_data = graph.data("X", X), graph.data("y", y)
+        weights = graph.data("sample_weight", sample_weight)
+        outputs = [graph.task(fit_clone, self.estimator, X_data, y_data, seed, rows=part,
+                              sample_weight=weights)
+                   for seed, part in zip(self.seeds_, parts)]
+        return graph, outputs
 
     def _check_spread(self, n_partitions: int, n_samples: int, class_counts) -> None:
         """Raise a clear error when the data cannot fill `n_partitions` parts."""
         owner = type(self).__name__
-        if n_partitions > n_samples:
-            raise ValueError(
-                f"{owner} cannot make n_partitions={n_partitions} partitions of "
-                f"n_samples={n_samples} samples: every partition needs at least one sample. "
-                "Use fewer partitions."
-            )
+        check_n_partitions(owner, n_partitions, n_samples)
         if class_counts is not None and class_counts.min() < n_partitions:
             rare = int(np.argmin(class_counts))
             raise ValueError(
@@ -355,7 +369,7 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
                 f"{int(class_counts.min())} partitions."
             )
 
-    def _fit_dask(self, X, y, classification: bool):
+    def _dask_graph(self, X, y, classification: bool):
         owner = type(self).__name__
         if not (is_dask_collection(X) and is_dask_collection(y)):
             raise ValueError(
@@ -364,53 +378,37 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
             )
         if hasattr(X, "numblocks") and X.ndim != 2:
             raise ValueError(f"{owner} needs a 2-D X. Got a dask array of shape {X.shape}.")
-        X, y = _one_column_per_block(X), _one_column_per_block(y)
+        X, y = one_column_per_block(X), one_column_per_block(y)
         X, y = self._align_blocks(X, y)
-        self._set_features(X)
-
-        with self._execution_backend() as backend:
-            X_blocks, y_blocks = backend.blocks(X), backend.blocks(y)
-            summaries = backend.gather([
-                backend.submit(summarize_block, X_block, y_block, classification)
-                for X_block, y_block in zip(X_blocks, y_blocks)])
-            classes = self._check_blocks(summaries, classification)
-            n_partitions = len(X_blocks)
-            seeds = spawn_seeds(self.random_state, n_partitions + 1)
-            futures = [backend.submit(fit_block, self.estimator, seed, X_block, y_block, classes)
-                       for seed, X_block, y_block in zip(seeds[1:], X_blocks, y_blocks)]
-            members = backend.gather(futures)
-            backend.release([*futures, *X_blocks, *y_blocks])
-
-        if classification:
-            self.classes_ = classes
-        self.estimators_ = members
+        set_input_features(self, X)
+        self.n_partitions_ = n_row_blocks(X)
+        seeds = spawn_seeds(self.random_state, self.n_partitions_ + 1)
         self.seeds_ = seeds[1:]
-        self.n_partitions_ = n_partitions
         self.partition_indices_ = None
-        self.partition_sizes_ = [int(n_rows) for n_rows, _, _ in summaries]
+        graph = FitGraph()
+        X_blocks, y_blocks = graph.blocks("X", X), graph.blocks("y", y)
+        summaries = [graph.task(summarize_block, X_block, y_block, classification)
+                     for X_block, y_block in zip(X_blocks, y_blocks)]
+        checked = graph.task(check_block_summaries, summaries, classification, owner, gate=True)
+        fits = [graph.task(fit_block, self.estimator, seed, X_block, y_block, checked)
+                for seed, X_block, y_block in zip(self.seeds_, X_blocks, y_blocks)]
+        return graph, [checked, *fits]
+
+    def _assemble(self, results):
+        if self.partition_indices_ is None:  # dask input: the block checks come first
+            (classes, sizes), *results = results
+            if classes is not None:
+                self.classes_ = classes
+            self.partition_sizes_ = sizes
+        self.estimators_ = list(results)
         return self
 
     def _align_blocks(self, X, y):
         """Check (and, for dask arrays with known sizes, make) the blocks of X and y line up."""
         owner = type(self).__name__
-        n_X, n_y = _n_row_blocks(X), _n_row_blocks(y)
-        if n_X != n_y:
-            raise ValueError(
-                f"The blocks of X and y given to {owner} do not line up: X has {n_X} blocks "
-                f"of rows and y has {n_y}. Chunk or partition them alike."
-            )
-        X_chunks, y_chunks = _row_chunks(X), _row_chunks(y)
-        if X_chunks is not None and y_chunks is not None and X_chunks != y_chunks:
-            raise ValueError(
-                f"The blocks of X and y given to {owner} do not line up: X has blocks of "
-                f"{list(X_chunks)} rows and y of {list(y_chunks)} rows."
-            )
-        X_divisions, y_divisions = _known_divisions(X), _known_divisions(y)
-        if X_divisions is not None and y_divisions is not None and X_divisions != y_divisions:
-            raise ValueError(
-                f"The partitions of X and y given to {owner} do not line up: their divisions "
-                f"differ ({X_divisions} and {y_divisions})."
-            )
+        check_aligned_blocks(X, y, owner)
+        n_X = n_row_blocks(X)
+        X_chunks, y_chunks = row_chunks(X), row_chunks(y)
         wanted = self.n_partitions
         if wanted is None or wanted == n_X:
             return X, y
@@ -425,42 +423,6 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
         sizes = tuple(len(part) for part in np.array_split(np.arange(n_samples), wanted))
         return (X.rechunk({0: sizes, 1: -1}),
                 y.rechunk({0: sizes} if y.ndim == 1 else {0: sizes, 1: -1}))
-
-    def _set_features(self, X) -> None:
-        if hasattr(X, "columns"):
-            columns = list(X.columns)
-            self.n_features_in_ = len(columns)
-            if columns and all(isinstance(column, str) for column in columns):
-                self.feature_names_in_ = np.asarray(columns, dtype=object)
-        else:
-            self.n_features_in_ = int(X.shape[1])
-
-    def _check_blocks(self, summaries, classification: bool):
-        """Check row counts and classes of every block; return the classes (or None)."""
-        owner = type(self).__name__
-        for index, (n_X, n_y, _) in enumerate(summaries):
-            if n_X != n_y:
-                raise ValueError(
-                    f"The blocks of X and y given to {owner} do not line up: block {index} of "
-                    f"X has {n_X} rows but block {index} of y has {n_y}."
-                )
-            if n_X == 0:
-                raise ValueError(
-                    f"Block {index} of the data given to {owner} is empty; every partition "
-                    "needs samples. Drop empty partitions (e.g. with repartition) first."
-                )
-        if not classification:
-            return None
-        classes = np.unique(np.concatenate([block_classes for _, _, block_classes in summaries]))
-        for index, (_, _, block_classes) in enumerate(summaries):
-            missing = np.setdiff1d(classes, block_classes)
-            if len(missing):
-                raise ValueError(
-                    f"Block {index} of the data given to {owner} has no sample of class "
-                    f"{_label(missing[0])}; every partition must see every class. Shuffle "
-                    "the rows before chunking, or use fewer, larger blocks."
-                )
-        return classes
 
     # ---------------------------------------------------------------- predict
 
@@ -481,7 +443,8 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            A dask array when `X` is a dask collection.
+            For dask input: a dask array for a dask array, a dask series or
+            dataframe for a dask dataframe (computed lazily, block by block).
         """
         check_is_fitted(self)
         if not hasattr(self, "classes_"):
@@ -502,7 +465,8 @@ class PartitionedEnsemble(ParallelEstimatorMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            In the order of ``classes_``; a dask array when `X` is a dask collection.
+            In the order of ``classes_``. For dask input: a dask array for a
+            dask array, a dask dataframe for a dask dataframe (lazily, block by block).
         """
         return soft_vote(self._member_outputs("predict_proba", X))
 

@@ -7,34 +7,19 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import check_scoring
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
-from ..utils import HasMethods, Interval, Options, set_random_states, spawn_seeds
-from ..utils._data import check_fit_data, check_predict_data
+from .._base import (ParallelEstimatorMixin, blockwise_if_dask, check_task_of,
+                     estimator_instance, fill_doc)
+from .._delayed import FitGraph, check_sample_weight_support, fit_clone
+from ..utils import Interval, Options, spawn_seeds
+from ..utils._data import check_fit_data, check_predict_data, check_sample_weight
 from ._combine import average, hard_vote, soft_vote
-
-
-def fit_member(estimator, seed: int, X, y):
-    """Fit one repeat: a clone of `estimator` whose every ``random_state`` comes from `seed`.
-
-    This is the task that runs on the workers; it is a module-level function so
-    that any worker can import it.
-
-    Examples
-    --------
-    >>> from sklearn.tree import DecisionTreeClassifier
-    >>> member = fit_member(DecisionTreeClassifier(), 7, [[0], [1]], [0, 1])
-    >>> member.random_state != 7, member.predict([[1]])[0]
-    (True, np.int64(1))
-    """
-    member = set_random_states(clone(estimator), seed)
-    return member.fit(X, y)
 
 
 def _progress_bar(total: int, description: str):
@@ -48,12 +33,14 @@ class _BaseRepeated(ParallelEstimatorMixin, BaseEstimator):
     """Fit `n_repeats` seeded clones of one estimator in parallel; subclasses combine them."""
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods("fit")],
+        "estimator": [estimator_instance("fit")],
         "n_repeats": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": [Interval(Integral, 0, None, closed="left")],
     }
     _task: str = "regression"
+    #: The estimator to use for the other kind of task (named in error messages).
+    _alternative: str = "RepeatedClassifier"
 
     def __init__(self, estimator, *, n_repeats=5, random_state=None, use_dask=False,
                  client=None, n_jobs=None, verbose=0):
@@ -67,11 +54,12 @@ class _BaseRepeated(ParallelEstimatorMixin, BaseEstimator):
 
     def _check_estimator(self) -> None:
         """Checks of the estimator that depend on other parameters (before any work)."""
+        check_task_of(type(self).__name__, self.estimator, self._task, self._alternative)
 
     def _prepare_targets(self, y):
         return y
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit `n_repeats` clones of `estimator`, each with its own seed, in parallel.
 
         Parameters
@@ -80,49 +68,57 @@ class _BaseRepeated(ParallelEstimatorMixin, BaseEstimator):
             Training data; a pandas DataFrame is passed to the members as is.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Passed to every member's fit (the estimator must accept it).
 
         Returns
         -------
         self : object
             The fitted ensemble.
         """
+        return self._fit_by_graph(X, y, sample_weight=sample_weight)
+
+    def _fit_graph(self, X, y, *, n_workers, sample_weight=None):
+        """Check everything, then describe one task per repeat; X and y are sent once."""
         self._validate_params()
         self._check_estimator()
+        owner = type(self).__name__
+        if sample_weight is not None:
+            check_sample_weight_support([("estimator", self.estimator)], owner)
         X, y = check_fit_data(self, self.estimator, X, y, task=self._task)
+        sample_weight = check_sample_weight(sample_weight, y.shape[0], owner)
         self._prepare_targets(y)
         self.seeds_ = spawn_seeds(self.random_state, self.n_repeats)
-        self.estimators_ = self._fit_members(X, y)
+        graph = FitGraph()
+        X_data, y_data = graph.data("X", X), graph.data("y", y)
+        weights = graph.data("sample_weight", sample_weight)
+        outputs = [graph.task(fit_clone, self.estimator, X_data, y_data, seed,
+                              sample_weight=weights) for seed in self.seeds_]
+        return graph, outputs
+
+    def _assemble(self, results):
+        self.estimators_ = list(results)
         return self
 
-    def _fit_members(self, X, y) -> list:
-        """One task per repeat, X and y sent once; members in repeat order."""
-        members: list = [None] * self.n_repeats
-        bar = None
-        with self._execution_backend() as backend:
-            if self.verbose:
-                if backend.dashboard_link:
-                    print(f"{type(self).__name__}: Dask dashboard at {backend.dashboard_link}",
-                          file=sys.stderr)
-                bar = _progress_bar(self.n_repeats, f"{type(self).__name__} ({backend.name})")
-            X_future, y_future = backend.scatter(X), backend.scatter(y)
-            futures = []
+    def _progress(self, backend):
+        """With `verbose`, a progress bar on stderr that counts the finished repeats."""
+        import contextlib
+
+        if not self.verbose:
+            return contextlib.nullcontext(None)
+        if backend.dashboard_link:
+            print(f"{type(self).__name__}: Dask dashboard at {backend.dashboard_link}",
+                  file=sys.stderr)
+        bar = _progress_bar(self.n_repeats, f"{type(self).__name__} ({backend.name})")
+
+        @contextlib.contextmanager
+        def counting():
             try:
-                for seed in self.seeds_:
-                    future = backend.submit(fit_member, self.estimator, seed, X_future, y_future)
-                    if bar is not None:  # counts each fit as it ends (inline ones too)
-                        future.add_done_callback(lambda _: bar.update(1))
-                    futures.append(future)
-                index_of = {id(future): index for index, future in enumerate(futures)}
-                for future in backend.as_completed(futures):
-                    members[index_of[id(future)]] = future.result()
-            except BaseException:
-                backend.cancel(futures)
-                raise
+                yield lambda: bar.update(1)
             finally:
-                if bar is not None:
-                    bar.close()
-                backend.release(futures)
-        return members
+                bar.close()
+
+        return counting()
 
     def _predictions(self, method: str, X) -> list:
         check_is_fitted(self)
@@ -251,6 +247,7 @@ class RepeatedClassifier(ClassifierMixin, _BaseRepeated):
         "voting": [Options(["soft", "hard"])],
     }
     _task = "classification"
+    _alternative = "RepeatedRegressor"
 
     def __init__(self, estimator, *, n_repeats=5, voting="soft", random_state=None,
                  use_dask=False, client=None, n_jobs=None, verbose=0):
@@ -259,6 +256,7 @@ class RepeatedClassifier(ClassifierMixin, _BaseRepeated):
         self.voting = voting
 
     def _check_estimator(self) -> None:
+        super()._check_estimator()
         if self.voting == "soft" and not hasattr(self.estimator, "predict_proba"):
             raise ValueError(
                 "The 'voting' parameter of RepeatedClassifier is 'soft', which averages the "
@@ -282,8 +280,8 @@ class RepeatedClassifier(ClassifierMixin, _BaseRepeated):
         Parameters
         ----------
         X : array-like or dask collection of shape (n_samples, n_features)
-            Samples; a dask array or dataframe is predicted block by block and
-            a dask array is returned.
+            Samples; a dask array or dataframe is predicted block by block,
+            lazily, giving a dask array or a dask series/dataframe.
 
         Returns
         -------
@@ -393,8 +391,8 @@ class RepeatedRegressor(RegressorMixin, _BaseRepeated):
         Parameters
         ----------
         X : array-like or dask collection of shape (n_samples, n_features)
-            Samples; a dask array or dataframe is predicted block by block and
-            a dask array is returned.
+            Samples; a dask array or dataframe is predicted block by block,
+            lazily, giving a dask array or a dask series/dataframe.
 
         Returns
         -------

@@ -8,19 +8,23 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
+from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import check_cv
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import Bunch, ClassifierTags, RegressorTags, TransformerTags, get_tags
-from sklearn.utils.metaestimators import available_if
+from sklearn.utils.metaestimators import _BaseComposition, available_if
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
+from .._base import ParallelEstimatorMixin, blockwise_if_dask, estimator_instance, fill_doc
+from .._delayed import (FitGraph, check_sample_weight_support, fit_clone, is_seeded,
+                        seeded_clone)
 from .._execution import is_dask_collection
-from ..utils import HasMethods, Interval, Options, Predicate, set_random_states, spawn_seeds
-from ..utils._data import allows_nan, check_fit_data, check_predict_data
+from ..utils import HasMethods, Interval, Options, Predicate, spawn_seeds
+from ..utils._data import (allows_nan, check_fit_data, check_predict_data, check_sample_weight,
+                           take_rows)
 from ._combine import average, hard_vote, soft_vote
 
 __all__ = ["StackingEnsemble"]
@@ -34,13 +38,6 @@ _PER_CLASS_METHODS = ("predict_proba", "decision_function", "predict_log_proba")
 # --------------------------------------------------------------------------------------
 # Tasks: module-level functions, so that workers import them by name.
 # --------------------------------------------------------------------------------------
-
-
-def take_rows(X, indices):
-    """The rows `indices` of `X` (numpy, scipy sparse or pandas)."""
-    if hasattr(X, "iloc"):
-        return X.iloc[indices]
-    return X[indices]
 
 
 def enforce_class_columns(fold_classes, predictions, n_classes: int, method: str):
@@ -79,19 +76,24 @@ def enforce_class_columns(fold_classes, predictions, n_classes: int, method: str
     return complete
 
 
-def fit_fold_and_predict(estimator, X, y, train, test, method: str, n_classes):
-    """Fit `estimator` on the rows `train` and return its `method` output on the rows `test`."""
-    estimator.fit(take_rows(X, train), y[train])
-    predictions = getattr(estimator, method)(take_rows(X, test))
+def fit_fold_and_predict(estimator, X, y, train, test, method: str, n_classes,
+                         sample_weight=None):
+    """Fit a clone of `estimator` on the rows `train`; return its `method` output on `test`.
+
+    `n_classes` is None for regression and multilabel targets, whose outputs
+    need no class columns put in place.
+    """
+    model = fit_clone(estimator, X, y, rows=train, sample_weight=sample_weight)
+    predictions = getattr(model, method)(take_rows(X, test))
     if n_classes is not None and method in _PER_CLASS_METHODS and not isinstance(
             predictions, list):
-        predictions = enforce_class_columns(estimator.classes_, predictions, n_classes, method)
+        predictions = enforce_class_columns(model.classes_, predictions, n_classes, method)
     return predictions
 
 
-def fit_estimator(estimator, X, y):
-    """Fit `estimator` on all of `X`, `y` and return it."""
-    return estimator.fit(X, y)
+def predict_all(estimator, X, method: str):
+    """``estimator.method(X)``: the meta-features of a prefitted base estimator (cv="prefit")."""
+    return getattr(estimator, method)(X)
 
 
 def stack_predictions(X, predictions, methods, n_classes, passthrough: bool):
@@ -119,21 +121,8 @@ def stack_predictions(X, predictions, methods, n_classes, passthrough: bool):
     return np.hstack(blocks), n_columns
 
 
-def _results_as_they_finish(backend, futures: list) -> list:
-    """The results of `futures`, in their order, each fetched as soon as its task ends.
-
-    A fitted forest weighs megabytes: fetched while the other fits still run,
-    its transfer is not added after the last of them (a single gather at the
-    end would wait for every task, then move everything).
-    """
-    results = {}
-    for future in backend.as_completed(futures):
-        results[id(future)] = future.result()
-    return [results[id(future)] for future in futures]
-
-
 def fit_final_estimator(final_estimator, fold_predictions, test_folds, X, y, methods,
-                        n_classes, passthrough: bool):
+                        n_classes, passthrough: bool, sample_weight=None):
     """Put the out-of-fold predictions back in sample order and fit `final_estimator` on them.
 
     `fold_predictions` holds, for each base estimator, its predictions on each
@@ -154,7 +143,7 @@ def fit_final_estimator(final_estimator, fold_predictions, test_folds, X, y, met
         else:
             out_of_fold.append(np.concatenate(per_fold)[inverse])
     X_meta, n_columns = stack_predictions(X, out_of_fold, methods, n_classes, passthrough)
-    return final_estimator.fit(X_meta, y), n_columns
+    return fit_clone(final_estimator, X_meta, y, sample_weight=sample_weight), n_columns
 
 
 # --------------------------------------------------------------------------------------
@@ -177,12 +166,13 @@ def _repeated_members(estimator):
     if fitted is not None:
         return [clone(member) for member in fitted]
     seeds = spawn_seeds(estimator.random_state, estimator.n_repeats)
-    return [set_random_states(clone(estimator.estimator), seed) for seed in seeds]
+    return [seeded_clone(estimator.estimator, seed) for seed in seeds]
 
 
 def _is_estimator_pair(item) -> bool:
     return (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
-            and (_is_drop(item[1]) or callable(getattr(item[1], "fit", None))))
+            and (_is_drop(item[1]) or (not isinstance(item[1], type)
+                                       and callable(getattr(item[1], "fit", None)))))
 
 
 def _first_estimator(estimators):
@@ -191,6 +181,14 @@ def _first_estimator(estimators):
         if _is_estimator_pair(item) and not _is_drop(item[1]):
             return item[1]
     return None
+
+
+def _is_multilabel(y) -> bool:
+    """Whether `y` is a multilabel indicator matrix (bad targets are left to the input checks)."""
+    try:
+        return y is not None and type_of_target(y) == "multilabel-indicator"
+    except (TypeError, ValueError):
+        return False
 
 
 def _is_drop(estimator) -> bool:
@@ -212,7 +210,8 @@ def _final_has(method: str):
             final = ensemble.final_estimator
         if final is None:
             final = LogisticRegression() if ensemble._is_classification() else RidgeCV()
-        return hasattr(final, method)
+        getattr(final, method)  # its AttributeError becomes the cause of available_if's
+        return True
 
     return check
 
@@ -226,7 +225,7 @@ def _can_predict_proba(ensemble) -> bool:
 
 
 @fill_doc
-class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
+class StackingEnsemble(ParallelEstimatorMixin, _BaseComposition):
     """Stack (or vote over) several estimators, fitting every fold of every one in parallel.
 
     Out-of-fold stacking as scikit-learn's :class:`~sklearn.ensemble.StackingClassifier`
@@ -338,9 +337,10 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimators": [list],
-        "final_estimator": [None, HasMethods("fit")],
+        "final_estimator": [None, estimator_instance("fit")],
         "cv": [
             None,
+            Options(("prefit",)),
             Interval(numbers.Integral, 2, None),
             HasMethods("split", "get_n_splits"),
             Predicate(lambda value: not isinstance(value, str) and iter(value) is not None,
@@ -417,46 +417,26 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- parameters
 
+    # _BaseComposition (scikit-learn's own base of StackingClassifier, VotingClassifier and
+    # Pipeline) gives the `estimators` list scikit-learn's exact semantics: each base
+    # estimator is a parameter by its name, nested ones as "name__param", "drop" allowed,
+    # and its name checks. It is private API, but there is no public one for this, and
+    # writing our own copy would drift from scikit-learn's (tests/test_stacking.py checks
+    # that the semantics stay those of StackingClassifier).
     def get_params(self, deep=True):
-        """Parameters of this estimator, and with ``deep=True`` those of the base estimators."""
-        params = super().get_params(deep=False)
-        if not deep:
-            return params
-        if self.final_estimator is not None and hasattr(self.final_estimator, "get_params"):
-            for key, value in self.final_estimator.get_params(deep=True).items():
-                params[f"final_estimator__{key}"] = value
-        if isinstance(self.estimators, (list, tuple)):
-            for item in self.estimators:
-                if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0],
-                                                                                   str):
-                    name, estimator = item
-                    params[name] = estimator
-                    if hasattr(estimator, "get_params"):
-                        for key, value in estimator.get_params(deep=True).items():
-                            params[f"{name}__{key}"] = value
-        return params
+        """Parameters of this estimator; with ``deep=True`` also each base estimator by its
+        name and their parameters as ``<name>__<param>``, as scikit-learn's stacking."""
+        return self._get_params("estimators", deep=deep)
 
     def set_params(self, **params):
-        """Set parameters; a base estimator is replaced by its name, nested ones as ``name__p``."""
-        if "estimators" in params:
-            self.estimators = params.pop("estimators")
-        pairs = [item for item in self.estimators
-                 if isinstance(item, (list, tuple)) and len(item) == 2
-                 ] if isinstance(self.estimators, (list, tuple)) else []
-        names = {item[0] for item in pairs}
-        replaced = {name: params.pop(name) for name in list(params) if name in names}
-        if replaced:
-            self.estimators = [(name, replaced.get(name, estimator))
-                               for name, estimator in self.estimators]
-        nested: dict[str, dict] = {}
-        for key in [key for key in params if "__" in key]:
-            prefix, sub_key = key.split("__", 1)
-            if prefix in names:
-                nested.setdefault(prefix, {})[sub_key] = params.pop(key)
-        for name, estimator in pairs:
-            if name in nested:
-                estimator.set_params(**nested[name])
-        super().set_params(**params)
+        """Set parameters; a base estimator is replaced by its name (or ``"drop"``), nested
+        ones set as ``<name>__<param>``.
+
+        Returns
+        -------
+        self : StackingEnsemble
+        """
+        self._set_params("estimators", **params)
         return self
 
     # ---------------------------------------------------------------- task and tags
@@ -491,6 +471,13 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
     def _expanded_estimators(self):
         """Validate `estimators` and return (names, estimators) with Repeated* members expanded."""
         owner = type(self).__name__
+        for item in self.estimators if isinstance(self.estimators, list) else ():
+            if isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], type):
+                raise TypeError(
+                    f"The estimator {item[0]!r} in the 'estimators' parameter of {owner} is the "
+                    f"class {item[1].__name__}, not an instance of it. Pass "
+                    f"{item[1].__name__}() instead."
+                )
         if not self.estimators or not all(_is_estimator_pair(item) for item in self.estimators):
             raise ValueError(
                 f"The 'estimators' parameter of {owner} must be a non-empty list of (str, "
@@ -542,17 +529,12 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
         owner = type(self).__name__
         if len(set(names)) != len(names):
             raise ValueError(f"The names of the estimators of {owner} are not unique: {names!r}")
-        clashing = sorted(set(names).intersection(self.get_params(deep=False)))
-        if clashing:
+        try:
+            self._validate_names(names)
+        except ValueError as error:
             raise ValueError(
-                f"The names of the estimators of {owner} conflict with its parameters: "
-                f"{clashing!r}"
-            )
-        with_dunder = [name for name in names if "__" in name]
-        if with_dunder:
-            raise ValueError(
-                f"The names of the estimators of {owner} must not contain '__': {with_dunder!r}"
-            )
+                f"The 'estimators' parameter of {owner} has bad names: {error}"
+            ) from None
 
     def _final_estimator(self, classification: bool):
         owner = type(self).__name__
@@ -631,7 +613,7 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- fit
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the base estimators (on every fold and on all the data) and the final one.
 
         Parameters
@@ -639,66 +621,123 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data; a pandas DataFrame is passed to the estimators as is.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets (several outputs for regression only).
+            Targets: several outputs for regression, or a multilabel indicator
+            matrix for classification (stacked per label, as scikit-learn does).
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Passed to every fit: the base estimators' (their rows of it on each
+            fold) and the final estimator's. Every estimator must accept it.
 
         Returns
         -------
         self : StackingEnsemble
             The fitted ensemble.
         """
+        return self._fit_by_graph(X, y, sample_weight=sample_weight)
+
+    def _fit_graph(self, X, y, *, n_workers, sample_weight=None):
+        """Check everything, then describe every (estimator, fold) fit, the full fits and the
+        final fit as tasks; the final estimator is fitted where the tasks run."""
         self._validate_params()
+        owner = type(self).__name__
         names, estimators, classification = self._expanded_estimators()
         final = self._final_estimator(classification)
+        prefit = self.cv == "prefit"
+        fitted_idx = [i for i, estimator in enumerate(estimators) if not _is_drop(estimator)]
+        if sample_weight is not None:
+            described = [] if prefit else [(f"estimator {names[i]!r}", estimators[i])
+                                           for i in fitted_idx]
+            if final is not None:
+                described.append(("final_estimator", final))
+            check_sample_weight_support(described, owner)
         methods = self._methods(names, estimators, classification)
+        if prefit and self.combine == "voting":
+            raise ValueError(
+                f"The 'cv' parameter of {owner} is 'prefit', which is only used with "
+                "combine='stacking'. Got combine='voting'."
+            )
         if is_dask_collection(X) or is_dask_collection(y):
             raise TypeError(
-                f"{type(self).__name__}.fit needs X and y in memory (numpy, scipy sparse or "
+                f"{owner}.fit needs X and y in memory (numpy, scipy sparse or "
                 f"pandas): out-of-fold stacking takes rows from anywhere in the data. Got X "
                 f"of type {type(X).__name__} and y of type {type(y).__name__}; compute them "
                 "first, or fit one model per block with PartitionedEnsemble. Prediction "
                 "accepts dask collections."
             )
-        kept = [estimator for estimator in estimators if not _is_drop(estimator)]
+        kept = [estimators[i] for i in fitted_idx]
+        if prefit:
+            for i in fitted_idx:
+                check_is_fitted(estimators[i])
         strict = next((estimator for estimator in kept if not allows_nan(estimator)), kept[0])
-        task = "classification" if classification else "regression"
+        multilabel = classification and _is_multilabel(y)
+        if multilabel and self.combine == "voting":
+            raise ValueError(
+                f"{owner} with combine='voting' needs one label per sample. Got a multilabel "
+                "indicator matrix; use combine='stacking', which stacks per label."
+            )
+        task = ("multilabel" if multilabel else
+                "classification" if classification else "regression")
         X, y = check_fit_data(self, strict, X, y, task=task)
-        for name in ("classes_", "final_estimator_", "_n_feature_outs"):
+        sample_weight = check_sample_weight(sample_weight, y.shape[0], owner)
+        for name in ("classes_", "final_estimator_", "_n_feature_outs", "_label_encoders"):
             self.__dict__.pop(name, None)
         n_classes = None
-        if classification:
+        if multilabel:
+            encoders = [LabelEncoder().fit(column) for column in y.T]
+            self._label_encoders = encoders
+            self.classes_ = [encoder.classes_ for encoder in encoders]
+            y = np.column_stack([encoder.transform(column)
+                                 for encoder, column in zip(encoders, y.T)])
+        elif classification:
             encoder = LabelEncoder().fit(y)
             self.classes_ = encoder.classes_
             y = encoder.transform(y)
             n_classes = len(self.classes_)
-        folds = self._folds(X, y, classification) if self.combine == "stacking" else []
-
-        fitted_idx = [i for i, estimator in enumerate(estimators) if not _is_drop(estimator)]
+        self._n_classes = n_classes
         kept_methods = [methods[i] for i in fitted_idx]
-        with self._execution_backend() as backend:
-            X_data, y_data = backend.scatter(X), backend.scatter(y)
-            fold_futures = [
-                [backend.submit(fit_fold_and_predict, clone(estimators[i]), X_data, y_data,
-                                train, test, methods[i], n_classes)
+        self.stack_method_ = kept_methods
+        self._names = names
+        self._fitted_idx = fitted_idx
+        self._estimator_names = [names[i] for i in fitted_idx]
+        self._prefitted = kept if prefit else None
+
+        graph = FitGraph()
+        X_data, y_data = graph.data("X", X), graph.data("y", y)
+        weights = graph.data("sample_weight", sample_weight)
+        if prefit:
+            fold_predictions = [[graph.task(predict_all, estimators[i], X_data, methods[i])]
+                                for i in fitted_idx]
+            test_folds = [np.arange(y.shape[0])]
+            full = []
+        else:
+            folds = self._folds(X, y, classification) if self.combine == "stacking" else []
+            fold_predictions = [
+                [graph.task(fit_fold_and_predict, estimators[i], X_data, y_data, train, test,
+                            methods[i], n_classes, sample_weight=weights,
+                            pure=is_seeded(estimators[i]))
                  for train, test in folds]
                 for i in fitted_idx
             ]
-            full_futures = [backend.submit(fit_estimator, clone(estimators[i]), X_data, y_data)
-                            for i in fitted_idx]
-            final_futures = [] if final is None else [backend.submit(
-                fit_final_estimator, final, fold_futures, [test for _, test in folds],
-                X_data, y_data, kept_methods, n_classes, self.passthrough)]
-            results = _results_as_they_finish(backend, [*full_futures, *final_futures])
-        fitted = results[:len(full_futures)]
+            test_folds = [test for _, test in folds]
+            full = [graph.task(fit_clone, estimators[i], X_data, y_data, sample_weight=weights,
+                               pure=is_seeded(estimators[i]))
+                    for i in fitted_idx]
+        outputs = list(full)
         if final is not None:
-            self.final_estimator_, self._n_feature_outs = results[-1]
+            outputs.append(graph.task(fit_final_estimator, final, fold_predictions, test_folds,
+                                      X_data, y_data, kept_methods, n_classes, self.passthrough,
+                                      sample_weight=weights, pure=is_seeded(final)))
+        return graph, outputs
 
+    def _assemble(self, results):
+        if self.combine == "stacking":
+            *results, (self.final_estimator_, self._n_feature_outs) = results
+        fitted = list(results) if self._prefitted is None else self._prefitted
         self.estimators_ = fitted
-        self.stack_method_ = kept_methods
         self.named_estimators_ = Bunch()
-        by_index = dict(zip(fitted_idx, fitted))
-        for i, name in enumerate(names):
+        by_index = dict(zip(self._fitted_idx, fitted))
+        for i, name in enumerate(self._names):
             self.named_estimators_[name] = by_index.get(i, "drop")
-        self._estimator_names = [names[i] for i in fitted_idx]
+        del self._names, self._fitted_idx, self._prefitted
         return self
 
     # ---------------------------------------------------------------- predict
@@ -725,25 +764,29 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
         X_meta : ndarray of shape (n_samples, n_meta_features)
         """
         check_is_fitted(self)
+        given = X
         X, predictions = self._base_predictions(X)
-        n_classes = len(self.classes_) if hasattr(self, "classes_") else None
-        return stack_predictions(X, predictions, self.stack_method_, n_classes,
+        if sp.issparse(given):  # passthrough keeps the caller's sparse format, as scikit-learn
+            X = given
+        return stack_predictions(X, predictions, self.stack_method_, self._n_classes,
                                  self.passthrough and self.combine == "stacking")[0]
 
     @available_if(_is_stacking)
-    def fit_transform(self, X, y):
+    def fit_transform(self, X, y, sample_weight=None):
         """Fit, then return :meth:`transform` of `X` (the full-data base predictions).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            As in :meth:`fit`.
 
         Returns
         -------
         X_meta : ndarray of shape (n_samples, n_meta_features)
         """
-        return self.fit(X, y).transform(X)
+        return self.fit(X, y, sample_weight=sample_weight).transform(X)
 
     def _vote(self, X):
         """Encoded predictions (hard voting) or averaged outputs (soft voting, regression)."""
@@ -756,27 +799,40 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
         return hard_vote(predictions, len(self.classes_))
 
     @blockwise_if_dask
-    def predict(self, X):
+    def predict(self, X, **predict_params):
         """Predict targets (classes for classification) for `X`.
 
         Parameters
         ----------
         X : {array-like, sparse matrix, dask array or dataframe} of shape (n_samples, n_features)
+        **predict_params : dict
+            Passed to the final estimator's ``predict`` (stacking, in-memory `X`
+            only), e.g. ``return_std=True`` for a regressor that offers it; its
+            output is then returned as the final estimator gives it.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            A dask array when `X` is a dask collection.
+            For dask input: a dask array for a dask array, a dask series or
+            dataframe for a dask dataframe (computed lazily, block by block).
         """
         check_is_fitted(self)
         if self.combine == "voting":
+            if predict_params:
+                raise TypeError(
+                    f"{type(self).__name__}.predict takes parameters for the final estimator "
+                    f"only, and combine='voting' has none. Got {sorted(predict_params)}."
+                )
             voted = self._vote(X)
             if not self._fitted_classifier():
                 return voted
             if self.voting == "soft":
                 voted = np.argmax(voted, axis=1)
             return self.classes_[voted]
-        y_pred = self.final_estimator_.predict(self.transform(X))
+        y_pred = self.final_estimator_.predict(self.transform(X), **predict_params)
+        if isinstance(self.classes_ if self._fitted_classifier() else None, list):
+            return np.column_stack([classes[np.asarray(column, dtype=int)] for classes, column
+                                    in zip(self.classes_, np.asarray(y_pred).T)])
         if self._fitted_classifier():
             return self.classes_[np.asarray(y_pred, dtype=int)]
         return y_pred
@@ -793,12 +849,18 @@ class StackingEnsemble(ParallelEstimatorMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            In the order of ``classes_``; a dask array when `X` is a dask collection.
+            In the order of ``classes_``. For dask input: a dask array for a
+            dask array, a dask dataframe for a dask dataframe (lazily, block by block).
         """
         check_is_fitted(self)
         if self.combine == "voting":
             return self._vote(X)
-        return self.final_estimator_.predict_proba(self.transform(X))
+        proba = self.final_estimator_.predict_proba(self.transform(X))
+        if isinstance(self.classes_, list) and isinstance(proba, list):
+            # multilabel, a final estimator with one (n_samples, 2) array per label: one
+            # column per label, the first of each, exactly as scikit-learn's stacking gives
+            return np.array([label_proba[:, 0] for label_proba in proba]).T
+        return proba
 
     @available_if(_final_has("decision_function"))
     @blockwise_if_dask

@@ -20,18 +20,14 @@ from scipy import optimize
 from scipy.special import expit, logsumexp, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._base import (
-    ParallelEstimatorMixin,
-    apply_method,
-    blockwise_if_dask,
-    fill_doc,
-    without_client,
-)
+from .._base import ParallelEstimatorMixin, blockwise_if_dask, fill_doc
 from .._execution import is_dask_collection
 from ..utils import Interval, Options
+from ..utils._dask_data import check_dask_inputs, dask_partitions, row_bounds, set_input_features
+from ..utils._data import check_n_partitions, take_rows
 
 #: In-memory data is cut into blocks of about this many bytes when n_partitions is None.
 TARGET_BLOCK_BYTES = 32 * 2**20
@@ -140,47 +136,6 @@ def pairwise_sum(items, combine=add_loss_gradients):
     return level[0]
 
 
-def join_blocks(X_blocks, y_blocks, first_index: int, as_float: bool):
-    """Join consecutive row blocks of X and y into one partition, checking they line up.
-
-    With `as_float`, X becomes a float64 ndarray and y an ndarray; otherwise
-    pandas blocks stay pandas (column names matter to pipelines).
-    """
-    for offset, (X_block, y_block) in enumerate(zip(X_blocks, y_blocks)):
-        if X_block.shape[0] != y_block.shape[0]:
-            index = first_index + offset
-            raise ValueError(
-                f"X and y have misaligned blocks: block {index} of X has {X_block.shape[0]} "
-                f"rows but block {index} of y has {y_block.shape[0]}. Give y the same row "
-                "chunks (or partitions) as X."
-            )
-    if as_float:
-        X_blocks = [np.asarray(block, dtype=np.float64) for block in X_blocks]
-        y_blocks = [np.asarray(block) for block in y_blocks]
-    if len(X_blocks) == 1:
-        return X_blocks[0], y_blocks[0]
-    if hasattr(X_blocks[0], "iloc"):
-        import pandas as pd
-
-        return pd.concat(X_blocks), pd.concat(y_blocks)
-    return np.concatenate(X_blocks), np.concatenate(y_blocks)
-
-
-def describe_partition(partition, classification: bool, check_finite: bool):
-    """What the client must know about a partition before training: rows, classes, finiteness."""
-    X, y = partition
-    y_values = np.asarray(y)
-    info = {"n_rows": int(X.shape[0]), "finite_X": True, "finite_y": True}
-    if check_finite and X.shape[0]:
-        info["finite_X"] = bool(np.isfinite(np.asarray(X, dtype=np.float64)).all())
-    if classification:
-        info["classes"] = np.unique(y_values) if len(y_values) else y_values
-        info["target_type"] = type_of_target(y_values) if len(y_values) else "empty"
-    elif len(y_values):
-        info["finite_y"] = bool(np.isfinite(y_values.astype(np.float64)).all())
-    return info
-
-
 def encode_partition(partition, target: str, classes):
     """Encode a partition's targets for the loss: 0/1, class indices, or a float matrix."""
     X, y = partition
@@ -194,19 +149,6 @@ def encode_partition(partition, target: str, classes):
 # ---------------------------------------------------------------------------------------------
 # Data: in-memory inputs cut into blocks and scattered once; dask inputs kept on the workers.
 # ---------------------------------------------------------------------------------------------
-
-def row_bounds(n_rows: int, n_blocks: int) -> list[tuple[int, int]]:
-    """(start, stop) of `n_blocks` consecutive row ranges of nearly equal size.
-
-    Examples
-    --------
-    >>> row_bounds(10, 3)
-    [(0, 3), (3, 7), (7, 10)]
-    """
-    n_blocks = max(1, min(n_blocks, n_rows))
-    edges = np.linspace(0, n_rows, n_blocks + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
-
 
 def default_n_blocks(X) -> int:
     """Blocks of about TARGET_BLOCK_BYTES each: the same number on every backend.
@@ -226,142 +168,8 @@ def default_n_blocks(X) -> int:
 
 def scatter_row_blocks(backend, X, y, bounds) -> list:
     """Scatter ``(X[a:b], y[a:b])`` for each row range, once; returns one future per block."""
-    def rows(data, start, stop):
-        return data.iloc[start:stop] if hasattr(data, "iloc") else data[start:stop]
-
-    return [backend.scatter((rows(X, a, b), rows(y, a, b)), cache=False) for a, b in bounds]
-
-
-def _dask_kind(obj) -> str:
-    if hasattr(obj, "chunks") and hasattr(obj, "numblocks"):
-        return "array"
-    return "frame"
-
-
-def _is_numeric_dtype(dtype) -> bool:
-    return getattr(dtype, "kind", "O") in "biuf"
-
-
-def check_dask_inputs(X, y, *, multi_output: bool = False):
-    """Check dask inputs on the client, from their metadata, before any block is computed.
-
-    Returns `X` and `y` as dask collections whose row blocks correspond (a
-    numpy `y` is cut like a dask array `X`; column chunks are merged), and the
-    feature names when X is a dataframe with string column names.
-    """
-    import dask.array as da
-
-    if not is_dask_collection(X):
-        raise ValueError(
-            f"X must be a dask collection when y is one, so that their blocks match. Got "
-            f"{type(X).__name__} for X; pass X as a dask array or dataframe too."
-        )
-    if _dask_kind(X) == "array":
-        if X.ndim != 2:
-            raise ValueError(f"Expected a 2D dask array for X, got an array of shape {X.shape}.")
-        if not _is_numeric_dtype(X.dtype):
-            raise ValueError(f"X must be numeric. Got a dask array of dtype {X.dtype}.")
-        if X.numblocks[1] > 1:
-            X = X.rechunk({1: -1})
-        names = None
-    else:
-        if getattr(X, "ndim", 2) != 2:
-            raise ValueError("Expected a dask dataframe for X, got a dask series.")
-        bad = [str(name) for name, dtype in X.dtypes.items() if not _is_numeric_dtype(dtype)]
-        if bad:
-            raise ValueError(
-                f"X must be numeric. Column(s) {', '.join(map(repr, bad))} of the dask "
-                "dataframe X are not numeric; encode them first."
-            )
-        columns = list(X.columns)
-        names = (np.asarray(columns, dtype=object)
-                 if columns and all(isinstance(name, str) for name in columns) else None)
-    if not is_dask_collection(y):
-        y = np.asarray(y)
-        if _dask_kind(X) != "array" or any(math.isnan(c) for c in X.chunks[0]):
-            raise ValueError(
-                "y must be a dask array or series when X is a dask dataframe or a dask array "
-                f"of unknown chunk sizes, so that its blocks match X's. Got {type(y).__name__}."
-            )
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(
-                "Found input variables with inconsistent numbers of samples: "
-                f"[{X.shape[0]}, {y.shape[0]}] (X and y)."
-            )
-        y = da.from_array(y, chunks=(X.chunks[0],) + tuple((n,) for n in y.shape[1:]))
-    if _dask_kind(y) == "array":
-        if y.ndim == 2 and multi_output:
-            y = y.rechunk({1: -1})
-        elif y.ndim != 1:
-            raise ValueError(f"y must be 1D; got a dask array of shape {y.shape}.")
-        n_y_blocks = y.numblocks[0]
-    else:
-        if getattr(y, "ndim", 1) == 2 and not multi_output:
-            raise ValueError("y must be 1D; got a dask dataframe. Pass a dask series.")
-        n_y_blocks = y.npartitions
-    n_X_blocks = X.numblocks[0] if _dask_kind(X) == "array" else X.npartitions
-    if n_X_blocks != n_y_blocks:
-        raise ValueError(
-            f"X and y have misaligned blocks: X has {n_X_blocks} row blocks and y has "
-            f"{n_y_blocks}. Give y the same row chunks (or partitions) as X."
-        )
-    if _dask_kind(X) == "array" and _dask_kind(y) == "array":
-        known = not any(math.isnan(c) for c in X.chunks[0] + y.chunks[0])
-        if known and X.chunks[0] != y.chunks[0]:
-            raise ValueError(
-                f"X and y have misaligned blocks: X has row chunks {X.chunks[0]} and y has "
-                f"{y.chunks[0]}. Rechunk y like X, e.g. y.rechunk({{0: X.chunks[0]}})."
-            )
-    return X, y, names
-
-
-def group_blocks(n_blocks: int, n_partitions: int | None) -> list[list[int]]:
-    """Consecutive groups of block indices: one per block, or `n_partitions` groups.
-
-    Examples
-    --------
-    >>> group_blocks(5, 2)
-    [[0, 1], [2, 3, 4]]
-    """
-    if n_partitions is None or n_partitions >= n_blocks:
-        return [[index] for index in range(n_blocks)]
-    return [list(range(a, b)) for a, b in row_bounds(n_blocks, n_partitions)]
-
-
-def dask_partitions(backend, X, y, *, n_partitions, classification: bool, check_finite: bool,
-                    as_float: bool):
-    """Partitions of dask `X`, `y` that stay where they are computed, checked on the workers.
-
-    Returns the futures of the non-empty ``(X_part, y_part)`` partitions, their
-    row counts, and for classification the sorted classes over all partitions.
-    Raises a clear ValueError for NaN or infinite values, unknown label types,
-    empty data and misaligned blocks.
-    """
-    X_blocks, y_blocks = backend.blocks(X), backend.blocks(y)
-    parts = [backend.submit(join_blocks, [X_blocks[i] for i in group],
-                            [y_blocks[i] for i in group], group[0], as_float)
-             for group in group_blocks(len(X_blocks), n_partitions)]
-    infos = backend.gather([backend.submit(describe_partition, part, classification,
-                                           check_finite) for part in parts])
-    n_rows = [info["n_rows"] for info in infos]
-    if sum(n_rows) == 0:
-        raise ValueError("Found array with 0 sample(s) (shape=(0, ...)) while a minimum of 1 "
-                         "is required (the dask input X is empty).")
-    for index, info in enumerate(infos):
-        if not info["finite_X"]:
-            raise ValueError(f"Input X contains NaN or infinity (in partition {index}).")
-        if not info["finite_y"]:
-            raise ValueError(f"Input y contains NaN or infinity (in partition {index}).")
-    classes = None
-    if classification:
-        kinds = {info["target_type"] for info in infos} - {"empty"}
-        unknown = kinds - {"binary", "multiclass"}
-        if unknown:
-            raise ValueError(f"Unknown label type: {sorted(unknown)[0]}. Classification needs "
-                             "discrete labels in y.")
-        classes = np.unique(np.concatenate([info["classes"] for info in infos]))
-    keep = [index for index, rows in enumerate(n_rows) if rows]
-    return [parts[i] for i in keep], [n_rows[i] for i in keep], classes
+    return [backend.scatter((take_rows(X, slice(a, b)), take_rows(y, slice(a, b))), cache=False)
+            for a, b in bounds]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,7 +234,7 @@ _SHARED_PARAMETERS = """fit_intercept : bool, default=True
     n_partitions : int or None, default=None
         Number of blocks. In-memory data is cut into this many row blocks
         (None: blocks of about 32 MiB, so the result never depends on the
-        number of workers). Dask inputs keep their own blocks (None), or have
+        number of workers; more blocks than samples are refused). Dask inputs keep their own blocks (None), or have
         consecutive blocks joined into at most this many partitions once per
         fit; blocks are never split.
     %(use_dask)s
@@ -478,12 +286,14 @@ class _DistributedLinearModel(ParallelEstimatorMixin, BaseEstimator):
         """
         self._validate_params()
         if is_dask_collection(X) or is_dask_collection(y):
-            X, y, names = check_dask_inputs(X, y, multi_output=not self._classification)
-            self._set_input_features(X, names)
+            owner = type(self).__name__
+            X, y = check_dask_inputs(X, y, owner=owner, multi_output=not self._classification)
+            set_input_features(self, X)
             with self._execution_backend() as backend:
                 parts, n_rows, classes = dask_partitions(
                     backend, X, y, n_partitions=self.n_partitions,
-                    classification=self._classification, check_finite=True, as_float=True)
+                    classification=self._classification, check_finite=True, as_float=True,
+                    owner=owner)
                 target = self._set_dask_targets(classes, y)
                 blocks = [backend.submit(encode_partition, part, target, classes)
                           for part in parts]
@@ -492,6 +302,7 @@ class _DistributedLinearModel(ParallelEstimatorMixin, BaseEstimator):
             X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64,
                                  multi_output=not self._classification,
                                  y_numeric=not self._classification)
+            check_n_partitions(type(self).__name__, self.n_partitions, X.shape[0])
             y = self._check_targets(y)
             n_blocks = self.n_partitions or default_n_blocks(X)
             with self._execution_backend() as backend:
@@ -499,13 +310,6 @@ class _DistributedLinearModel(ParallelEstimatorMixin, BaseEstimator):
                 params = self._minimize(backend, blocks, X.shape[0])
         self._set_coefficients(params)
         return self
-
-    def _set_input_features(self, X, names) -> None:
-        self.n_features_in_ = int(X.shape[1])
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
 
     def _evaluate(self, backend, blocks, params):
         """The summed (loss, gradient) over all blocks: one distributed step."""
@@ -568,70 +372,6 @@ class _DistributedLinearModel(ParallelEstimatorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-def _apply_to_frame(frame, estimator, method: str, n_columns):
-    import pandas as pd
-
-    if len(frame):
-        values = getattr(estimator, method)(frame)
-    else:  # an empty partition has nothing to predict
-        values = np.empty((0,) if n_columns is None else (0, n_columns))
-    if np.ndim(values) == 1:
-        return pd.Series(values, index=frame.index)
-    return pd.DataFrame(values, index=frame.index)
-
-
-def classifier_output_layout(method: str, classes):
-    """``(n_columns, dtype)`` of a fitted classifier's `method` output, for predict_blockwise.
-
-    Labels for ``predict``; one float column per class otherwise, but a single
-    one (1-D) for ``decision_function`` with two classes.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> classifier_output_layout("decision_function", np.array(["a", "b"]))
-    (None, <class 'numpy.float64'>)
-    >>> classifier_output_layout("predict_proba", np.array(["a", "b"]))
-    (2, <class 'numpy.float64'>)
-    """
-    if method == "predict":
-        return None, classes.dtype
-    n_classes = len(classes)
-    return (None if method == "decision_function" and n_classes == 2 else n_classes), np.float64
-
-
-def predict_blockwise(estimator, X, method: str, n_columns, dtype=np.float64):
-    """``estimator.<method>(block)`` on each block of a dask collection, lazily.
-
-    A dask array gives a dask array (one column chunk); a dask dataframe gives a
-    dask series, or dataframe when `n_columns` is not None, with the same
-    index and partitions (an empty partition gives an empty one). The
-    estimator in the graph is a copy without its ``client``.
-
-    The output layout (`n_columns`, `dtype`) comes from the caller, which is
-    why this is not :func:`dasktrain._base.blockwise`: that one goes through
-    dask-ml's ParallelPostFit, which returns dask arrays for dataframes, cannot
-    give 2-D ``predict`` outputs (several regression targets) and fails on
-    empty partitions.
-    """
-    predictor = without_client(estimator)
-    if _dask_kind(X) != "array":
-        import pandas as pd
-
-        if n_columns is None:
-            meta = pd.Series(np.empty(0, dtype=dtype))
-        else:
-            meta = pd.DataFrame(np.empty((0, n_columns), dtype=dtype))
-        return X.map_partitions(_apply_to_frame, predictor, method, n_columns, meta=meta)
-    if X.numblocks[1] > 1:
-        X = X.rechunk({1: -1})
-    if n_columns is None:
-        return X.map_blocks(apply_method, predictor, method, dtype=dtype, drop_axis=1,
-                            chunks=(X.chunks[0],))
-    return X.map_blocks(apply_method, predictor, method, dtype=dtype,
-                        chunks=(X.chunks[0], (n_columns,)))
 
 
 class DistributedLogisticRegression(ClassifierMixin, _DistributedLinearModel):
@@ -755,13 +495,11 @@ class DistributedLogisticRegression(ClassifierMixin, _DistributedLinearModel):
         Returns
         -------
         scores : ndarray of shape (n_samples,) for two classes, else (n_samples, n_classes)
-            A dask array (computed lazily, block by block) for dask input.
+            For dask input: a dask array for a dask array, a dask series or
+            dataframe for a dask dataframe (computed lazily, block by block).
         """
         scores = self._linear_scores(X)
         return scores[:, 0] if scores.shape[1] == 1 else scores
-
-    def _blockwise(self, method: str, X):
-        return predict_blockwise(self, X, method, *classifier_output_layout(method, self.classes_))
 
     @blockwise_if_dask
     def predict_proba(self, X):
@@ -914,14 +652,11 @@ class DistributedLinearRegression(RegressorMixin, _DistributedLinearModel):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
-            A dask array (computed lazily, block by block) for dask input.
+            For dask input: a dask array for a dask array, a dask series or
+            dataframe for a dask dataframe (computed lazily, block by block).
         """
         scores = self._linear_scores(X)
         return scores[:, 0] if np.ndim(self.coef_) == 1 else scores
-
-    def _blockwise(self, method: str, X):
-        n_columns = None if np.ndim(self.coef_) == 1 else self.coef_.shape[0]
-        return predict_blockwise(self, X, method, n_columns)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
