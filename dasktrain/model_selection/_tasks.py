@@ -32,6 +32,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from .._execution import worker_identity
+from ..utils._data import n_samples, take_rows
 from ._records import PrefixFailure, SplitRecord, Status
 
 __all__ = ["FittedPrefix", "Settings", "build_candidate", "fit_and_score",
@@ -94,23 +95,6 @@ def stuck_location(thread: threading.Thread) -> tuple | None:
 
 
 # --------------------------------------------------------------------------- splitting data
-
-def take_rows(data, indices):
-    """Rows `indices` of an array, sparse matrix, DataFrame/Series or list (None stays None)."""
-    if data is None:
-        return None
-    if hasattr(data, "iloc"):
-        return data.iloc[indices]
-    if hasattr(data, "shape"):
-        return data[indices]
-    return [data[i] for i in indices]
-
-
-def n_samples(X) -> int:
-    """Number of rows of an array-like."""
-    shape = getattr(X, "shape", None)
-    return int(shape[0]) if shape is not None else len(X)
-
 
 def split_X(X, rows, columns, pairwise: bool):
     """Rows `rows` of `X`; for a pairwise (kernel or distance) matrix, also columns `columns`.
