@@ -98,6 +98,8 @@ class Strategy(abc.ABC):
         self.n_duplicates = 0
         self._seen: set[str] = set()
         self._history: list[tuple[dict, float]] = []  # every outcome told: (params, score)
+        self._model: Surrogate | None = None  # the surrogate, fitted on _history[:_model_size]
+        self._model_size = 0
 
     # ------------------------------------------------------------------ the interface
 
@@ -137,6 +139,7 @@ class Strategy(abc.ABC):
         self.n_duplicates = state["n_duplicates"]
         self._seen = set(state["seen"])
         self._history = list(state["history"])
+        self._model, self._model_size = None, 0
 
     # ------------------------------------------------------------------ shared rules
 
@@ -245,13 +248,19 @@ class Strategy(abc.ABC):
         return out
 
     def _surrogate(self) -> Surrogate | None:
-        points = [(params, score) for params, score in self._history]
+        """The surrogate of the outcomes so far, refitted once a tenth more (at least one,
+        at most half a population) have been told since it was last fitted."""
+        points = self._history
         if sum(math.isfinite(score) for _, score in points) < MIN_SURROGATE_POINTS:
             return None
-        surrogate = Surrogate(self.space)
-        surrogate.fit([params for params, _ in points], [score for _, score in points],
-                      seed=int(self.rng.integers(2**31)))
-        return surrogate if surrogate.fitted else None
+        wanted = max(1, min(self.population_size // 2, len(points) // 10))
+        if self._model is None or len(points) - self._model_size >= wanted:
+            surrogate = Surrogate(self.space)
+            surrogate.fit([params for params, _ in points], [score for _, score in points],
+                          seed=int(self.rng.integers(2**31)))
+            self._model = surrogate if surrogate.fitted else None
+            self._model_size = len(points)
+        return self._model
 
     def _screened(self, n: int, surrogate: Surrogate) -> list[dict]:
         """The `n` most promising of ``screening * n`` new children and random candidates."""
