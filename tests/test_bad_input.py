@@ -73,7 +73,8 @@ CASES = [
     # --- GeneticSearchCV: the space
     ("space name not a parameter", lambda c: search(space={"gamma": [1, 2]}), (X, Y),
      ValueError, "'param_distributions'.*gamma"),
-    ("space empty", lambda c: search(space={}), (X, Y), ValueError, "'param_distributions'"),
+    ("space an empty list", lambda c: search(space=[]), (X, Y), ValueError,
+     "'param_distributions'"),
     ("space not a dict", lambda c: search(space=[("C", [1, 2])]), (X, Y),
      TypeError, "'param_distributions'"),
     ("space with an empty list", lambda c: search(space={"C": []}), (X, Y),
