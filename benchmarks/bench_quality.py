@@ -427,16 +427,18 @@ def summarise(runs: list[dict], methods, tasks, budget: int) -> dict:
             and r["task"] in tasks and r["method"] in methods]
     per_task = {}
     for task in tasks:
-        means = {}
+        means, spread = {}, {}
         for method in methods:
             scores = [r["best_score"] for r in good if r["task"] == task and r["method"] == method]
             if scores:
                 means[method] = _rounded(np.mean(scores))
+                spread[method] = float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0
         if not means:
             continue
         ranked = list(means)
         ranks = rankdata([-means[m] for m in ranked], method="average")
-        per_task[task] = {"mean": means, "rank": dict(zip(ranked, map(float, ranks))),
+        per_task[task] = {"mean": means, "std": spread,
+                          "rank": dict(zip(ranked, map(float, ranks))),
                           "seeds": {m: len([r for r in good if r["task"] == task
                                             and r["method"] == m]) for m in ranked}}
     by_method = {}
@@ -512,13 +514,16 @@ def tables(summary: dict, methods, budget: int, seeds: int) -> list[dict]:
                         task, METHOD_NAMES[method], _score_cell(means[method], regression),
                         METHOD_NAMES[other], _score_cell(means[other], regression),
                         _score_cell(means[method] - means[other], regression),
+                        f"{_score_cell(entry['std'][method], regression)} / "
+                        f"{_score_cell(entry['std'][other], regression)}",
                         f"{METHOD_NAMES[best_method]} "
                         f"{_score_cell(means[best_method], regression)}"])
     loss_table = {
         "title": f"Quality, budget {budget}: where dasktrain is behind TPE or random search",
         "columns": ["task", "dasktrain", "score", "behind", "its score", "difference",
-                    "best"],
-        "rows": loss_rows, "notes": ""}
+                    "sd over seeds (both)", "best"],
+        "rows": loss_rows,
+        "notes": "Mean best CV scores over the seeds; sd: their standard deviation."}
     return [per_task_table, summary_table, loss_table]
 
 
