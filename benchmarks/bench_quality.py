@@ -93,12 +93,9 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-
-from _common import (RESULTS_DIR, Timer, log, machine_info, markdown_table,  # noqa: E402
-                     target)
-from bench_search import (_dasktrain_space, _guard, _scipy_space,  # noqa: E402
-                          _sklearn_genetic_space)
+import numpy as np
+from _common import RESULTS_DIR, Timer, log, machine_info, markdown_table, target
+from bench_search import _dasktrain_space, _guard, _scipy_space, _sklearn_genetic_space
 
 #: Population of GeneticSearchCV and GASearchCV on the Bayesmark tasks.
 POPULATION = 8
@@ -171,7 +168,7 @@ def _make(module: str, name: str, params: dict):
     return getattr(importlib.import_module(module), name)(**params)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bayesmark_data(dataset: str):
     """The 80% part Bayesmark's CV objective sees: (X, y)."""
     from sklearn import datasets
@@ -471,7 +468,7 @@ def _score_cell(value: float, regression: bool) -> str:
     return f"{value:.1f}" if regression else f"{value:.4f}"
 
 
-def tables(summary: dict, methods, budget: int, seeds: int) -> list[dict]:
+def tables(summary: dict, methods, budget: int) -> list[dict]:
     """The Markdown-ready tables of one budget: per task, summary, dasktrain's losses."""
     per_task, by_method = summary["per_task"], summary["by_method"]
     shown = [m for m in methods if m in by_method]
@@ -521,10 +518,10 @@ def tables(summary: dict, methods, budget: int, seeds: int) -> list[dict]:
                         task, METHOD_NAMES[method], _score_cell(means[method], regression),
                         METHOD_NAMES[other], _score_cell(means[other], regression),
                         _score_cell(means[method] - means[other], regression),
-                        f"{_score_cell(entry['std'][method], regression)} / "
-                        f"{_score_cell(entry['std'][other], regression)}",
-                        f"{METHOD_NAMES[best_method]} "
-                        f"{_score_cell(means[best_method], regression)}"])
+                        " / ".join(_score_cell(entry["std"][m], regression)
+                                   for m in (method, other)),
+                        " ".join((METHOD_NAMES[best_method],
+                                  _score_cell(means[best_method], regression)))])
     loss_table = {
         "title": f"Quality, budget {budget}: where dasktrain is behind TPE or random search",
         "columns": ["task", "dasktrain", "score", "behind", "its score", "difference",
@@ -620,7 +617,7 @@ def suite(budgets=(48, 96), seeds=5, tasks=None, methods=METHODS, family_budgets
     if resume and output is not None and output.exists():
         result["runs"] = [r for r in json.loads(output.read_text()).get("runs", [])]
         done = {(r["task"], r["method"], r["budget"], r["seed"]) for r in result["runs"]}
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     with Timer() as total:
         plan = [(budget, name, seed) for budget in budgets for name in bayesmark
                 for seed in range(seeds)]
@@ -642,31 +639,55 @@ def suite(budgets=(48, 96), seeds=5, tasks=None, methods=METHODS, family_budgets
                     _save(output, result)
     result["date"] = started.isoformat(timespec="seconds")
     result["seconds"] = round(total.seconds, 1)
+    tabulate(result)
+    if output is not None:
+        _save(output, result)
+    return result
+
+
+def tabulate(result: dict) -> dict:
+    """Fill the tables, targets and notes of `result` from its ``runs``; returns it.
+
+    The budgets, tasks and methods are those present in the runs (in this
+    module's order), so results merged from several files are tabulated alike.
+    """
+    runs = result["runs"]
+    methods = [m for m in METHODS if any(r["method"] == m for r in runs)]
+    bayesmark = [t for t in TASKS if any(r["task"] == t for r in runs)]
+    budgets = sorted({r["budget"] for r in runs if r["task"] in bayesmark})
+    family_budgets = sorted({r["budget"] for r in runs if r["task"] == FAMILY_TASK})
     result["tables"], result["targets"], result["summaries"] = [], [], {}
     for budget in budgets:
-        if not bayesmark:
-            break
-        summary = summarise(result["runs"], methods, bayesmark, budget)
+        summary = summarise(runs, methods, bayesmark, budget)
         result["summaries"][budget] = summary
-        result["tables"] += tables(summary, methods, budget, seeds)
+        result["tables"] += tables(summary, methods, budget)
         result["targets"] += goal_targets(summary, budget)
-    if FAMILY_TASK in tasks:
-        result["tables"].append(family_table(result["runs"], methods, family_budgets))
-    gas = [r for r in result["runs"] if r["method"] == "gasearchcv" and "error" not in r]
+    if family_budgets:
+        result["tables"].append(family_table(runs, methods, family_budgets))
+    gas = [r for r in runs if r["method"] == "gasearchcv" and "error" not in r]
     result["notes"] = (
         f"dasktrain: population {POPULATION}, generations = budget / {POPULATION} - 1 "
         f"(five-family: population {FAMILY_POPULATION}). GASearchCV: population {POPULATION}, "
-        "generations " + ", ".join(f"{g} for {b}" for b, g in
-                                   result["gasearchcv_generations"].items())
+        "generations " + ", ".join(f"{gasearchcv_generations(b)} for {b}" for b in budgets)
         + ", its first `budget` proposals counted"
         + ("; it computed train scores although given return_train_score=False (more "
            "time, the same test scores)" if any(r.get("computes_train_scores") for r in gas)
            else "; it computed no train scores (return_train_score=False set again after "
            "construction: its __init__ resets it to True)")
         + ". Optuna TPE: TPESampler(seed) defaults. Every method: use_dask=False/n_jobs=1.")
-    if output is not None:
-        _save(output, result)
     return result
+
+
+def merge(paths) -> dict:
+    """The runs of several result files in one result (a later file's run replaces an
+    earlier one of the same task, method, budget and seed), tabulated."""
+    runs = {}
+    for path in paths:
+        for run in json.loads(Path(path).read_text()).get("runs", []):
+            runs[(run["task"], run["method"], run["budget"], run["seed"])] = run
+    return tabulate({"title": "Search quality at equal budget",
+                     "merged_from": [str(p) for p in paths], "machine": machine_info(),
+                     "runs": list(runs.values())})
 
 
 def markdown(result: dict) -> str:
@@ -720,7 +741,16 @@ def main(argv=None) -> int:
                         help="JSON file, rewritten after every run")
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in --output and skip them")
+    parser.add_argument("--tables-only", nargs="+", type=Path, metavar="FILE",
+                        help="run nothing: print the tables of these result files merged "
+                             "(written to --output when it is given explicitly)")
     args = parser.parse_args(argv)
+    if args.tables_only:
+        result = merge(args.tables_only)
+        print(markdown(result))
+        if "--output" in (argv if argv is not None else sys.argv):
+            _save(args.output, result)
+        return 0
 
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
