@@ -668,7 +668,8 @@ def tabulate(result: dict) -> dict:
     result["notes"] = (
         f"dasktrain: population {POPULATION}, generations = budget / {POPULATION} - 1 "
         f"(five-family: population {FAMILY_POPULATION}). GASearchCV: population {POPULATION}, "
-        "generations " + ", ".join(f"{gasearchcv_generations(b)} for {b}" for b in budgets)
+        "generations " + (", ".join(f"{gasearchcv_generations(b)} for {b}" for b in budgets)
+                          or f"ceil((budget - {POPULATION}) / {2 * POPULATION})")
         + ", its first `budget` proposals counted"
         + ("; it computed train scores although given return_train_score=False (more "
            "time, the same test scores)" if any(r.get("computes_train_scores") for r in gas)
