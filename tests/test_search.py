@@ -726,3 +726,29 @@ def test_pruning_with_several_repeats_prunes_all_repeats_of_the_remaining_folds(
         assert np.isfinite(results[f"split{split}_test_score"][pruned]).all()
     for split in (1, 2, 4, 5):
         assert np.isnan(results[f"split{split}_test_score"][pruned]).all()
+
+
+def test_a_scorer_returning_nan_is_warned_about_as_scikit_learn_does():
+    def nan_for_small_alpha(estimator, X_, y_):
+        return float("nan") if estimator.alpha < 1 else 0.5
+
+    search = GeneticSearchCV(RidgeClassifier(), {"alpha": [0.1, 10.0]}, population_size=2,
+                             generations=0, cv=2, scoring=nan_for_small_alpha, random_state=0)
+    with pytest.warns(UserWarning, match="One or more of the test scores are non-finite"):
+        search.fit(X, y)
+    assert search.best_params_ == {"alpha": 10.0}
+
+
+def test_on_end_runs_only_for_callbacks_whose_on_start_completed():
+    class Refuses(Callback):
+        def on_start(self, search):
+            raise ConnectionError("tracking server unreachable")
+
+        def on_end(self, search):
+            raise AssertionError("on_end of a callback that never started")
+
+    first, last = Ends(), Ends()
+    search = small_search(callbacks=[first, Refuses(), last])
+    with pytest.raises(ConnectionError, match="unreachable"):
+        search.fit(X, y)
+    assert first.calls == ["start", "end"] and last.calls == []

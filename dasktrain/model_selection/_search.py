@@ -695,10 +695,12 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         self.n_splits_ = n_folds
         self.scorer_ = scorers if multimetric else scorers["score"]
         strategy = self._make_strategy(space, np.random.default_rng(strategy_seed), objectives)
+        started_callbacks = []  # on_end runs for the callbacks whose on_start completed
         try:
             for callback in callbacks:
                 if callable(getattr(callback, "on_start", None)):
                     callback.on_start(self)
+                started_callbacks.append(callback)
             # with eval_timeout, even one local job runs in a process of its own, which
             # is recycled when a timed-out fit is left running there
             with self._execution_backend(isolate=settings.eval_timeout is not None) as backend:
@@ -719,7 +721,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                     evaluator.close()
             self._store_results(engine, X, y, fit_params, scorers, metric, objectives)
         finally:
-            for callback in callbacks:
+            for callback in started_callbacks:
                 if callable(getattr(callback, "on_end", None)):
                     callback.on_end(self)
         return self
