@@ -12,6 +12,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ._base import Backend, TaskKilledError
+from ._threads import ThreadLimitedTask, local_pool_threads, validate_task_threads
 
 #: How many times a task is run again after its pool process died (Dask's default too).
 ALLOWED_FAILURES = 3
@@ -76,6 +77,9 @@ def _copy_outcome(source: Future, target: Future) -> None:
         target.set_exception(exception)
 
 
+#: Seconds after which an idle pool process exits (loky's own default, as joblib's).
+POOL_IDLE_SECONDS = 300
+
 #: dasktrain's own process pools, one per size, kept between fits (starting one costs
 #: seconds) and never shared with joblib: joblib's reusable pool is resized or
 #: replaced by any scikit-learn ``n_jobs`` call, and killing a stuck process of it
@@ -89,6 +93,15 @@ def _is_broken(executor) -> bool:
     return flags is None or bool(flags.broken) or bool(flags.shutdown)
 
 
+def _discard_pool(executor) -> None:
+    """Stop `executor`'s processes now (their work is abandoned) and forget the pool."""
+    with _POOLS_LOCK:
+        for size, pool in list(_POOLS.items()):
+            if pool is executor:
+                del _POOLS[size]
+    executor.shutdown(wait=False, kill_workers=True)
+
+
 def _process_pool(n_jobs: int):
     """The live pool of `n_jobs` processes, made anew when the previous one broke."""
     from joblib.externals.loky import ProcessPoolExecutor
@@ -98,7 +111,8 @@ def _process_pool(n_jobs: int):
         if executor is None or _is_broken(executor):
             if executor is not None:
                 executor.shutdown(wait=False, kill_workers=True)
-            executor = _POOLS[n_jobs] = ProcessPoolExecutor(max_workers=n_jobs)
+            executor = _POOLS[n_jobs] = ProcessPoolExecutor(max_workers=n_jobs,
+                                                            timeout=POOL_IDLE_SECONDS)
         return executor
 
 
@@ -152,12 +166,18 @@ class LocalBackend(Backend):
 
     name = "local"
 
-    def __init__(self, n_jobs: int | None = None, *, isolate: bool = False):
+    def __init__(self, n_jobs: int | None = None, *, isolate: bool = False,
+                 task_threads="auto"):
         from joblib import effective_n_jobs
 
         self._n_jobs = max(1, effective_n_jobs(n_jobs))
         self.isolate = bool(isolate)
         self._inline = self._n_jobs == 1 and not self.isolate
+        self.task_threads = validate_task_threads(task_threads)
+        if self.task_threads == "auto":  # this process's own settings stand when inline
+            self._threads = None if self._inline else local_pool_threads(self._n_jobs)
+        else:
+            self._threads = self.task_threads or None
         self._keyed: dict[str, Future] = {}
         self._executor = None
         self._lock = threading.Lock()
@@ -166,6 +186,16 @@ class LocalBackend(Backend):
     @property
     def n_workers(self) -> int:
         return self._n_jobs
+
+    @property
+    def n_slots(self) -> int:
+        """Number of tasks that can run at once: `n_jobs`."""
+        return self._n_jobs
+
+    @property
+    def threads_per_task(self) -> int | None:
+        """The most BLAS/OpenMP threads a task may use (None: not limited)."""
+        return self._threads
 
     def _pool(self):
         executor = self._executor
@@ -189,6 +219,8 @@ class LocalBackend(Backend):
                 future = self._keyed[key] = Future()
         else:
             future = Future()
+        if self._threads is not None:
+            fn = ThreadLimitedTask(fn, self._threads)
         if self._inline:
             self._run_inline(future, fn, args, kwargs)
         else:
@@ -330,9 +362,23 @@ class LocalBackend(Backend):
         return [_done_future(value) for value in values]
 
     def close(self) -> None:
-        """Forget keyed tasks and cancel this backend's tasks that have not finished."""
+        """Forget keyed tasks and cancel this backend's tasks that have not finished.
+
+        Tasks already running in the pool cannot be cancelled: their work is
+        abandoned, so the pool's processes are stopped (killed) rather than
+        left computing for nobody, and the next fit starts a new pool.
+        """
         with self._lock:
             self._keyed.clear()
         pending = [future for future in list(self._in_pool) if not future.done()]
-        self.cancel(pending)
         self._in_pool = weakref.WeakSet()
+        tasks = [getattr(future, "_dasktrain_task", None) for future in pending]
+        executor = self._executor
+        if executor is not None and any(task is not None and task.running() for task in tasks):
+            # cancelling loky's futures first would make its shutdown fail on them
+            for future in pending:
+                future.cancel()
+            self._executor = None
+            _discard_pool(executor)
+        else:
+            self.cancel(pending)
