@@ -502,11 +502,11 @@ class DaskBackend(Backend):
             except Exception as exc:
                 if _is_serialization_error(exc):
                     raise unpicklable_error(data, exc) from None
+                if self.client.status != "running":  # e.g. "ConnectionPool is closed"
+                    raise self._scheduler_lost("sending data to the workers", exc) from exc
                 if not isinstance(exc, OSError):  # CommClosedError, TimeoutError are OSErrors
                     raise
                 error = exc
-            if self.client.status in ("closing", "closed"):
-                raise self._scheduler_lost("sending data to the workers", error)
             self.check_workers()  # WorkersLostError after worker_timeout without workers
             if self._no_workers_since is None:  # workers exist: a failure of the attempt
                 failures += 1
@@ -622,7 +622,7 @@ class DaskBackend(Backend):
                          and isinstance(distributed.Future.exception(future),
                                         distributed.KilledWorker)), None)
             raise _task_killed(exc, lost) from exc
-        except OSError as exc:  # CommClosedError: the connection to the scheduler is lost
+        except (OSError, RuntimeError) as exc:  # CommClosedError, "ConnectionPool is closed"
             if self.client.status != "running" or not self._scheduler_answers():
                 raise self._scheduler_lost("gathering results", exc) from exc
             raise

@@ -93,15 +93,6 @@ def _is_broken(executor) -> bool:
     return flags is None or bool(flags.broken) or bool(flags.shutdown)
 
 
-def _discard_pool(executor) -> None:
-    """Stop `executor`'s processes now (their work is abandoned) and forget the pool."""
-    with _POOLS_LOCK:
-        for size, pool in list(_POOLS.items()):
-            if pool is executor:
-                del _POOLS[size]
-    executor.shutdown(wait=False, kill_workers=True)
-
-
 def _process_pool(n_jobs: int):
     """The live pool of `n_jobs` processes, made anew when the previous one broke."""
     from joblib.externals.loky import ProcessPoolExecutor
@@ -182,6 +173,7 @@ class LocalBackend(Backend):
         self._executor = None
         self._lock = threading.Lock()
         self._in_pool: weakref.WeakSet = weakref.WeakSet()  # futures of tasks sent to the pool
+        self._abandoned: list = []  # loky futures cancelled while running: stopped on close
 
     @property
     def n_workers(self) -> int:
@@ -310,7 +302,9 @@ class LocalBackend(Backend):
             task = getattr(future, "_dasktrain_task", None)
             if task is not None:
                 task.cancel()
-                running = running or task.running()
+                if not task.done():  # running (or in loky's call queue): it goes on
+                    running = True
+                    self._abandoned.append(task)
             future.cancel()
         if force and running:  # which process runs it is unknown: replace the whole pool
             self._kill(*self._pool_pids())
@@ -364,21 +358,19 @@ class LocalBackend(Backend):
     def close(self) -> None:
         """Forget keyed tasks and cancel this backend's tasks that have not finished.
 
-        Tasks already running in the pool cannot be cancelled: their work is
-        abandoned, so the pool's processes are stopped (killed) rather than
-        left computing for nobody, and the next fit starts a new pool.
+        Tasks cancelled while they ran in the pool (here or by an earlier
+        :meth:`cancel`) cannot be stopped otherwise: their work is abandoned,
+        so the pool's processes are killed rather than left computing for
+        nobody (and delaying the next fit), and the next fit starts a new pool.
         """
         with self._lock:
             self._keyed.clear()
         pending = [future for future in list(self._in_pool) if not future.done()]
         self._in_pool = weakref.WeakSet()
-        tasks = [getattr(future, "_dasktrain_task", None) for future in pending]
-        executor = self._executor
-        if executor is not None and any(task is not None and task.running() for task in tasks):
-            # cancelling loky's futures first would make its shutdown fail on them
-            for future in pending:
-                future.cancel()
-            self._executor = None
-            _discard_pool(executor)
-        else:
-            self.cancel(pending)
+        self.cancel(pending)
+        abandoned, self._abandoned = self._abandoned, []
+        if any(not task.done() for task in abandoned):
+            # SIGKILL: loky then marks the pool broken (its shutdown would trip over the
+            # futures just cancelled), and the next fit makes a new one
+            self._kill(*self._pool_pids())
+        self._executor = None
