@@ -487,3 +487,21 @@ def test_n_slots_follows_the_workers(process_cluster):
         assert executing.n_slots == 2
     with execution_backend(n_jobs=3) as executing:
         assert executing.n_slots == 3
+
+
+def test_a_released_key_submitted_again_is_a_task_of_its_own(inprocess_client, caplog):
+    """A keyed task released while a dependent still holds it on the scheduler, then
+    submitted again with other arguments: Dask must not see one key with two specs."""
+    import logging
+
+    with execution_backend(use_dask=True, client=inprocess_client) as executing:
+        first = executing.submit(slow_identity, "A", 0.0, key="prefix-shared")
+        assert first.result() == "A"
+        dependent = executing.submit(slow_identity, first, 1.0)
+        executing.release([first])
+        del first
+        with caplog.at_level(logging.WARNING, logger="distributed"):
+            again = executing.submit(slow_identity, "B", 0.0, key="prefix-shared")
+            assert again.result() == "B"
+            assert dependent.result() == "A"
+        assert "run_spec" not in caplog.text

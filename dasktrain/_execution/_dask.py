@@ -312,6 +312,8 @@ class DaskBackend(Backend):
         self._released: deque[tuple[float, str]] = deque()
         #: times a task dropped because its inputs were lost is submitted again (Dask's bound)
         self.allowed_failures = int(dask.config.get("distributed.scheduler.allowed-failures", 3))
+        # keyed names released and submitted again: the new task gets a new Dask key
+        self._reissues: dict[str, int] = {}
         self._slots: tuple[float, int] = (-float("inf"), 0)  # (when read, threads)
         self._stuck_left: dict[str, int] = {}  # worker -> threads left stuck there
         self._warned_stuck = False
@@ -324,6 +326,16 @@ class DaskBackend(Backend):
     def _is_own(self, key) -> bool:
         """Whether `key` was made by this backend (every key of it carries its session)."""
         return isinstance(key, str) and self._session in key
+
+    def _dask_key(self, full_key: str) -> str:
+        """The Dask key of keyed task `full_key`: itself, or with a suffix once released.
+
+        A released key may still be held by the scheduler (its dependents run, the
+        release is on its way); submitting it again with other arguments would give
+        Dask one key with two specifications ("Detected different run_spec").
+        """
+        count = self._reissues.get(full_key)
+        return full_key if count is None else f"{full_key}-r{count}"
 
     def _task(self, fn):
         """`fn` as sent to the workers: with its threads limited, unless asked otherwise."""
@@ -552,6 +564,8 @@ class DaskBackend(Backend):
             future = self._keyed.get(full_key)
             if future is not None:
                 return future
+        if full_key is not None:
+            task_key = self._dask_key(full_key)
         future = self._submit_or_explain(
             lambda: self.client.submit(self._task(fn), *args, key=task_key, pure=False,
                                        **kwargs), fn, args, kwargs)
@@ -594,11 +608,13 @@ class DaskBackend(Backend):
                          for items in batch]
                 kwargs = _map_futures(kwargs, self._current_input)
             batch_keys = [full_keys[index] for index in todo]
+            dask_keys = (batch_keys if not self._reissues
+                         else [self._dask_key(full_key) for full_key in batch_keys])
             # The keys are given, so purity decides nothing about them; pure=False
             # spares client.map from tokenizing every argument of every task to
             # name its graph (a third of the cost of submitting 10k tasks).
             futures = self._submit_or_explain(
-                lambda: self.client.map(self._task(fn), *batch, key=batch_keys, pure=False,
+                lambda: self.client.map(self._task(fn), *batch, key=dask_keys, pure=False,
                                         **kwargs), fn, batch, kwargs)
             for full_key, future, args in zip(batch_keys, futures, zip(*batch)):
                 self._keyed[full_key] = self._watch(future, ("task", fn, args, kwargs, full_key))
@@ -740,9 +756,11 @@ class DaskBackend(Backend):
                 future = getattr(future, "_dasktrain_replacement", None)
         futures = chained
         ids = {future.key for future in futures}
-        for store in (self._keyed, self._scattered):
-            for name in [name for name, future in store.items() if future.key in ids]:
-                del store[name]
+        for name in [name for name, future in self._keyed.items() if future.key in ids]:
+            del self._keyed[name]
+            self._reissues[name] = self._reissues.get(name, 0) + 1
+        for name in [name for name, future in self._scattered.items() if future.key in ids]:
+            del self._scattered[name]
         now = time.monotonic()
         for future in futures:
             future.release()
