@@ -26,9 +26,8 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-
 from _common import REPO_DIR, Timer, _worker_path, log, median, ratio, target
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 SLEEP_SECONDS = 1.0
 N_FOLDS = 2
@@ -67,7 +66,8 @@ def _thread_cluster(n_processes: int, n_threads: int):
     logging.getLogger("distributed").setLevel(logging.ERROR)
     with dask.config.set(TEMPORARY_CLUSTER_CONFIG):
         cluster = LocalCluster(n_workers=n_processes, threads_per_worker=n_threads,
-                               processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0")
+                               processes=True, host="127.0.0.1",
+                               dashboard_address="127.0.0.1:0")
     try:
         with Client(cluster, set_as_default=False) as client:
             client.wait_for_workers(n_processes, timeout=120)
@@ -206,10 +206,10 @@ def scheduler_limit_note() -> str:
         f"figure); an evaluation is about {TASKS_PER_EVALUATION:g} tasks (its folds batched "
         "into one task, plus shared pipeline prefixes), so one scheduler sustains about "
         f"{rate:.0f} evaluations/s at 1 ms per task (3,300 at 0.2 ms). N slots whose "
-        "evaluations take t seconds need N / t evaluations/s: at t = 1 s the scheduler "
-        f"saturates near {rate:.0f} slots (about 3,000 with 0.2 ms tasks); at t = 10 s, "
-        f"near {10 * rate:.0f}. Below that the limit is the client's breeding and "
-        "bookkeeping, which this benchmark measures."
+        "evaluations take t slot-seconds each need N / t evaluations/s: with 2 folds of "
+        f"1 s (t = 2 s) the scheduler saturates near {2 * rate:.0f} slots (6,700 with "
+        f"0.2 ms tasks); at t = 10 s, near {10 * rate:.0f}. Below that the limit is the "
+        "client's breeding and bookkeeping, which this benchmark measures."
     )
 
 

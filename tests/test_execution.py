@@ -386,14 +386,19 @@ def test_local_pool_tasks_get_their_share_of_the_cores():
     from joblib import cpu_count
 
     share = max(1, cpu_count() // 2)
+    with execution_backend(n_jobs=2, task_threads=False) as executing:
+        assert executing.threads_per_task is None
+        # not limited: the libraries' own default (the cores, or OMP_NUM_THREADS, which
+        # Dask's nannies started earlier in this test session may have set here)
+        unlimited = executing.submit(library_threads_in_worker).result()
     with execution_backend(n_jobs=2) as executing:
         assert executing.threads_per_task == share
         seen = executing.gather(executing.map(library_threads_in_worker, range(2)))
-    assert all(set(threads.values()) == {share} for threads in seen), seen
-    with execution_backend(n_jobs=2, task_threads=False) as executing:
-        assert executing.threads_per_task is None
-        # not limited: the libraries' own default (one thread per core here)
-        assert executing.submit(library_threads_in_worker).result()["blas"] == cpu_count()
+    expected = {api: min(threads, share) for api, threads in unlimited.items()}
+    assert seen == [expected] * 2
+    with execution_backend(n_jobs=2, task_threads=False) as executing:  # put back after
+        assert executing.gather(executing.map(library_threads_in_worker, range(2))) == \
+            [unlimited] * 2
     with execution_backend(n_jobs=1) as executing:  # in this process: its own settings stand
         assert executing.threads_per_task is None
 
@@ -404,7 +409,10 @@ def test_tasks_of_a_worker_without_nanny_use_one_thread_each():
     stays limited in that worker process, as a nanny's OMP_NUM_THREADS=1 keeps it)."""
     from _cluster import ProcessCluster
 
-    with ProcessCluster(n_workers=1, nthreads=2, nanny=False) as cluster:
+    # as a user would start it: none of the thread variables that Dask's nannies started
+    # earlier in this test session may have left in this process's environment
+    unset = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
+    with ProcessCluster(n_workers=1, nthreads=2, nanny=False, environment=unset) as cluster:
         client = cluster.client()
         unlimited = client.submit(library_threads_in_worker, pure=False).result()
         assert unlimited["blas"] > 1  # the premise: a worker without nanny is not limited

@@ -11,11 +11,22 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from ._base import (AsCompleted, Backend, SchedulerLostError, TaskKilledError,
-                    WorkersLostError, worker_identity)
+from ._base import (
+    AsCompleted,
+    Backend,
+    SchedulerLostError,
+    TaskKilledError,
+    WorkersLostError,
+    worker_identity,
+)
 from ._local import LocalBackend
-from ._threads import (CONFIG_KEY as TASK_THREADS_CONFIG_KEY, carry_thread_limits,
-                       current_thread_limit, thread_limits, validate_task_threads)
+from ._threads import CONFIG_KEY as TASK_THREADS_CONFIG_KEY
+from ._threads import (
+    carry_thread_limits,
+    current_thread_limit,
+    thread_limits,
+    validate_task_threads,
+)
 
 __all__ = ["TASK_THREADS_CONFIG_KEY", "AsCompleted", "Backend", "LocalBackend",
            "SchedulerLostError", "TaskKilledError", "WorkersLostError", "carry_thread_limits",

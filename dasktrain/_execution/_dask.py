@@ -708,9 +708,9 @@ class DaskBackend(Backend):
             foreign = self._foreign_keys(identity)
             if foreign:
                 self._leave_stuck(
-                    identity, f"it holds data or runs tasks that are not this fit's ({len(foreign)} "
-                    f"keys, e.g. {foreign[0]!r}), which a restart would destroy; pass "
-                    "recycle='always' to allow it.")
+                    identity, "it holds data or runs tasks that are not this fit's "
+                    f"({len(foreign)} keys, e.g. {foreign[0]!r}), which a restart would "
+                    "destroy; pass recycle='always' to allow it.")
                 return False
         else:
             self._await_releases(identity)

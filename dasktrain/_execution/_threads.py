@@ -172,15 +172,17 @@ class _Limiter:
             self.local.threads = previous
             for library, before in openmp:
                 library.set_num_threads(before)
-            if for_good:
-                return
-            with self.lock:
-                left = self.active[threads] - 1
-                if left:
-                    self.active[threads] = left
-                else:
-                    del self.active[threads]
-                self._apply_blas(self.controller.lib_controllers)
+            if not for_good:
+                self._leave(threads)
+
+    def _leave(self, threads: int) -> None:
+        with self.lock:
+            left = self.active[threads] - 1
+            if left:
+                self.active[threads] = left
+            else:
+                del self.active[threads]
+            self._apply_blas(self.controller.lib_controllers)
 
 
 _LIMITER = _Limiter()
@@ -244,7 +246,7 @@ class ThreadLimitedTask:
         The most BLAS/OpenMP threads the task may use.
     """
 
-    __slots__ = ("function", "threads", "client_pid")
+    __slots__ = ("client_pid", "function", "threads")
 
     def __init__(self, function, threads: int, client_pid: int | None = None):
         self.function = function
