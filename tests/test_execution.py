@@ -513,3 +513,30 @@ def test_a_released_key_submitted_again_is_a_task_of_its_own(inprocess_client, c
             assert again.result() == "B"
             assert dependent.result() == "A"
         assert "run_spec" not in caplog.text
+
+
+def test_a_thread_started_by_a_task_can_carry_its_limit():
+    """OpenMP counts are per thread: a task running its fit in a thread of its own (a time
+    limit) passes its limit on with carry_thread_limits."""
+    import threading
+
+    import sklearn.utils._openmp_helpers  # noqa: F401 - scikit-learn's OpenMP runtime
+    from threadpoolctl import threadpool_limits
+
+    from dasktrain._execution import carry_thread_limits
+    from dasktrain._execution._threads import ThreadLimitedTask
+
+    def in_a_thread_of_its_own(carry):
+        seen = {}
+        work = (carry_thread_limits if carry else (lambda f: f))(
+            lambda: seen.update(library_threads()))
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+        return seen["openmp"]
+
+    with threadpool_limits(limits=2):
+        assert ThreadLimitedTask(in_a_thread_of_its_own, 1)(True) == 1
+        # the premise: a new thread starts from the process's default, not its creator's
+        assert ThreadLimitedTask(in_a_thread_of_its_own, 1)(False) == \
+            in_a_thread_of_its_own(False)
