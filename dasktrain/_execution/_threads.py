@@ -103,6 +103,7 @@ class _Limiter:
         self.original: dict[str, int] = {}  # BLAS library path -> threads before any task
         self.active: dict[int, int] = {}  # limit -> number of running tasks asking for it
         self.applied: int | None = None  # the BLAS limit in force
+        self.saved: dict[str, int] | None = None  # BLAS threads before the running tasks
         self.local = threading.local()
 
     def _libraries(self):
@@ -124,22 +125,26 @@ class _Limiter:
         return self.controller.lib_controllers
 
     def _apply_blas(self, libraries) -> None:
+        """BLAS at the smallest limit of the running tasks; when none runs any more, as it
+        was when the first of them started (the user may have changed it in between)."""
         wanted = min(self.active) if self.active else None
-        if wanted == self.applied:
-            return
+        if wanted is not None and self.saved is None:
+            self.saved = {}
         for library in libraries:
             if library.user_api == "openmp":
                 continue
-            original = self.original.get(library.filepath, library.num_threads)
-            target = original if wanted is None else min(original, wanted)
+            if self.saved is not None:
+                self.saved.setdefault(library.filepath, library.num_threads)
+            before = (self.saved or {}).get(library.filepath, library.num_threads)
+            target = before if wanted is None else min(before, wanted)
             if library.num_threads != target:
                 library.set_num_threads(target)
+        if wanted is None:
+            self.saved = None
         self.applied = wanted
 
     def _apply_blas_for_good(self, libraries, threads: int) -> None:
         """Lower BLAS to `threads` and leave it there (a worker process: see module doc)."""
-        if self.applied == threads and not self.active:
-            return
         self.active.clear()
         for library in libraries:
             if library.user_api != "openmp":
