@@ -26,7 +26,8 @@ class ProcessCluster:
 
     def __init__(self, n_workers: int = 2, *, nthreads: int = 1, nanny: bool = True,
                  memory_limit: str = "0", startup_timeout: float = 60.0,
-                 scheduler_args: tuple = (), worker_args: tuple = ()):
+                 scheduler_args: tuple = (), worker_args: tuple = (),
+                 environment: dict | None = None):
         self.n_workers = n_workers
         self.nthreads = nthreads
         self.nanny = nanny
@@ -34,6 +35,8 @@ class ProcessCluster:
         self.startup_timeout = startup_timeout
         self.scheduler_args = tuple(scheduler_args)
         self.worker_args = tuple(worker_args)
+        #: Variables set for every process (a value of None removes the variable).
+        self.environment = dict(environment or {})
         self.processes: list[subprocess.Popen] = []
         self.address: str | None = None
         self._tmp = None
@@ -45,6 +48,11 @@ class ProcessCluster:
         tests_dir = str(Path(__file__).resolve().parent)
         python_path = os.pathsep.join(filter(None, [tests_dir, os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": python_path}
+        for name, value in self.environment.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         process = subprocess.Popen(
             [sys.executable, "-m", "dask", *args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -362,3 +362,181 @@ def test_results_released_just_before_a_restart_are_not_run_again(tmp_path):
         cluster.client().wait_for_workers(2, timeout=60)
         time.sleep(1.0)  # any task run again would have run by now
     assert len(list(tmp_path.iterdir())) == rounds * tasks
+
+
+# --- BLAS/OpenMP threads of a task ---------------------------------------------------------
+
+def library_threads(_=None):
+    """{user_api: threads} of the BLAS and OpenMP libraries, as this thread sees them."""
+    import threadpoolctl
+
+    seen = {}
+    for info in threadpoolctl.threadpool_info():
+        seen[info["user_api"]] = max(seen.get(info["user_api"], 0), info["num_threads"])
+    return seen
+
+
+def library_threads_in_worker(_=None):
+    import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime
+
+    return library_threads()
+
+
+def test_local_pool_tasks_get_their_share_of_the_cores():
+    from joblib import cpu_count
+
+    share = max(1, cpu_count() // 2)
+    with execution_backend(n_jobs=2, task_threads=False) as executing:
+        assert executing.threads_per_task is None
+        # not limited: the libraries' own default (the cores, or OMP_NUM_THREADS, which
+        # Dask's nannies started earlier in this test session may have set here)
+        unlimited = executing.submit(library_threads_in_worker).result()
+    with execution_backend(n_jobs=2) as executing:
+        assert executing.threads_per_task == share
+        seen = executing.gather(executing.map(library_threads_in_worker, range(2)))
+    expected = {api: min(threads, share) for api, threads in unlimited.items()}
+    assert seen == [expected] * 2
+    with execution_backend(n_jobs=2, task_threads=False) as executing:  # put back after
+        assert executing.gather(executing.map(library_threads_in_worker, range(2))) == \
+            [unlimited] * 2
+    with execution_backend(n_jobs=1) as executing:  # in this process: its own settings stand
+        assert executing.threads_per_task is None
+
+
+@pytest.mark.timeout(120)
+def test_tasks_of_a_worker_without_nanny_use_one_thread_each():
+    """`dask worker --no-nanny` has no OMP_NUM_THREADS=1: the task limits itself (and BLAS
+    stays limited in that worker process, as a nanny's OMP_NUM_THREADS=1 keeps it)."""
+    from _cluster import ProcessCluster
+
+    # as a user would start it: none of the thread variables that Dask's nannies started
+    # earlier in this test session may have left in this process's environment
+    unset = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
+    with ProcessCluster(n_workers=1, nthreads=2, nanny=False, environment=unset) as cluster:
+        client = cluster.client()
+        unlimited = client.submit(library_threads_in_worker, pure=False).result()
+        assert unlimited["blas"] > 1  # the premise: a worker without nanny is not limited
+        with dask.config.set({"dasktrain.task-threads": False}), \
+                execution_backend(use_dask=True, client=client) as executing:
+            assert executing.threads_per_task is None
+            assert executing.submit(library_threads_in_worker).result() == unlimited
+        with execution_backend(use_dask=True, client=client) as executing:
+            assert executing.threads_per_task == 1
+            seen = executing.gather(executing.map(library_threads_in_worker, range(4)))
+            assert seen == [{"blas": 1, "openmp": 1}] * 4
+        assert [threads["blas"] for threads in client.run(library_threads).values()] == [1]
+
+
+def test_thread_limits_nest_and_only_lower():
+    import sklearn.utils._openmp_helpers  # noqa: F401 - scikit-learn's OpenMP runtime
+    from threadpoolctl import threadpool_limits
+
+    from dasktrain._execution import current_thread_limit, thread_limits
+
+    with threadpool_limits(limits=2):  # this test process runs with one (conftest)
+        before = library_threads()
+        assert before == {"blas": 2, "openmp": 2}
+        with thread_limits(1):
+            assert current_thread_limit() == 1 and library_threads() == {"blas": 1, "openmp": 1}
+            with thread_limits(64):  # never raised above what is in force
+                assert library_threads() == {"blas": 1, "openmp": 1}
+            assert current_thread_limit() == 1
+        assert current_thread_limit() is None and library_threads() == before
+
+
+def test_limiting_a_task_costs_microseconds():
+    """The libraries are scanned once per process (a scan costs milliseconds), not per task."""
+    from dasktrain._execution._threads import ThreadLimitedTask
+
+    limited = ThreadLimitedTask(add, 1)
+    limited(1, 2)
+    start = time.perf_counter()
+    for _ in range(500):
+        limited(1, 2)
+    per_task = (time.perf_counter() - start) / 500
+    assert per_task < 5e-4, f"{per_task * 1e6:.0f} us per task"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"task_threads": 0}, "'task_threads' parameter must be 'auto', a positive int"),
+        ({"task_threads": "many"}, "'task_threads' parameter must be 'auto'"),
+        ({"task_threads": 1.5}, "'task_threads' parameter must be 'auto'"),
+        ({"task_threads": True}, "'task_threads' parameter must be 'auto'"),
+        ({"recycle": "sometimes"}, "'recycle' parameter must be one of 'own', 'always'"),
+    ],
+)
+def test_bad_thread_and_recycle_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        execution_backend(**kwargs)
+
+
+def test_bad_task_threads_configuration_is_named():
+    with dask.config.set({"dasktrain.task-threads": -2}), \
+            pytest.raises(ValueError, match="configuration value 'dasktrain.task-threads'"):
+        execution_backend()
+
+
+def test_n_slots_follows_the_workers(process_cluster):
+    from dasktrain._execution import _dask
+
+    client = process_cluster.client()
+    with execution_backend(use_dask=True, client=client) as executing:
+        assert executing.n_slots == executing.n_workers == 2
+        process_cluster.add_worker(name="extra")
+        client.wait_for_workers(3, timeout=60)
+        time.sleep(_dask.SLOTS_MAX_AGE)
+        assert executing.n_slots == 3
+        client.retire_workers(names=["extra"], close_workers=True)
+        deadline = time.monotonic() + 30
+        while executing.n_slots != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert executing.n_slots == 2
+    with execution_backend(n_jobs=3) as executing:
+        assert executing.n_slots == 3
+
+
+def test_a_released_key_submitted_again_is_a_task_of_its_own(inprocess_client, caplog):
+    """A keyed task released while a dependent still holds it on the scheduler, then
+    submitted again with other arguments: Dask must not see one key with two specs."""
+    import logging
+
+    with execution_backend(use_dask=True, client=inprocess_client) as executing:
+        first = executing.submit(slow_identity, "A", 0.0, key="prefix-shared")
+        assert first.result() == "A"
+        dependent = executing.submit(slow_identity, first, 1.0)
+        executing.release([first])
+        del first
+        with caplog.at_level(logging.WARNING, logger="distributed"):
+            again = executing.submit(slow_identity, "B", 0.0, key="prefix-shared")
+            assert again.result() == "B"
+            assert dependent.result() == "A"
+        assert "run_spec" not in caplog.text
+
+
+def test_a_thread_started_by_a_task_can_carry_its_limit():
+    """OpenMP counts are per thread: a task running its fit in a thread of its own (a time
+    limit) passes its limit on with carry_thread_limits."""
+    import threading
+
+    import sklearn.utils._openmp_helpers  # noqa: F401 - scikit-learn's OpenMP runtime
+    from threadpoolctl import threadpool_limits
+
+    from dasktrain._execution import carry_thread_limits
+    from dasktrain._execution._threads import ThreadLimitedTask
+
+    def in_a_thread_of_its_own(carry):
+        seen = {}
+        work = (carry_thread_limits if carry else (lambda f: f))(
+            lambda: seen.update(library_threads()))
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+        return seen["openmp"]
+
+    with threadpool_limits(limits=2):
+        assert ThreadLimitedTask(in_a_thread_of_its_own, 1)(True) == 1
+        # the premise: a new thread starts from the process's default, not its creator's
+        assert ThreadLimitedTask(in_a_thread_of_its_own, 1)(False) == \
+            in_a_thread_of_its_own(False)

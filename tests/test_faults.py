@@ -18,7 +18,6 @@ import dask
 import numpy as np
 import pytest
 from _cluster import ProcessCluster
-
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_classification
 from sklearn.exceptions import FitFailedWarning
@@ -26,8 +25,13 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from dasktrain import GeneticSearchCV, RepeatedClassifier, StackingEnsemble
-from dasktrain._execution import (TaskKilledError, WorkersLostError, execution_backend,
-                                  worker_identity)
+from dasktrain._execution import (
+    SchedulerLostError,
+    TaskKilledError,
+    WorkersLostError,
+    execution_backend,
+    worker_identity,
+)
 from dasktrain._execution._local import LocalBackend
 from dasktrain.space import Categorical, Continuous
 
@@ -725,3 +729,273 @@ def test_killed_client_resumes_from_its_checkpoint_with_the_same_result(tmp_path
                             capture_output=True, text=True, timeout=200)
     assert failed.returncode != 0
     assert "'checkpoint'" in failed.stderr and "ValueError" in failed.stderr
+
+
+# --- a user's cluster: never destroy what is not this fit's (issue 18) -------------------------
+
+def publish_and_persist(client):
+    """The user's own things on their cluster: scattered data on each worker, a persisted
+    dask array, a published dataset."""
+    import dask.array as da
+
+    mine = [client.scatter(np.arange(1000.0) + index, workers=[address])
+            for index, address in enumerate(sorted(client.scheduler_info()["workers"]))]
+    array = da.arange(10_000, chunks=1000).persist()
+    client.publish_dataset(users_table=client.scatter(np.ones(50)))
+    return mine, array
+
+
+@pytest.mark.timeout(150)
+def test_a_stuck_fit_on_a_users_cluster_never_restarts_workers_holding_their_data(tmp_path):
+    X, y = small_data()
+    space = {"behaviour": Categorical(["ok", "native"])}
+    with ProcessCluster(n_workers=2) as cluster:
+        client = cluster.client()
+        mine, array = publish_and_persist(client)
+        pids = cluster.worker_pids()
+        search = GeneticSearchCV(FaultyClassifier(pid_dir=str(tmp_path)), space,
+                                 population_size=2, generations=0, cv=2, eval_timeout=1.0,
+                                 random_state=0, use_dask=True, client=client)
+        with pytest.warns(RuntimeWarning, match="did not restart the Dask worker.*not this "
+                          "fit's.*recycle='always'") as record:
+            search.fit(X, y)
+        assert len([w for w in record if "did not restart" in str(w.message)]) == 1
+        assert sorted(search.cv_results_["status"]) == ["ok", "timeout"]
+        # nothing of the user's was lost, no worker was restarted
+        assert cluster.worker_pids() == pids
+        assert [part.sum() for part in client.gather(mine)] == [499500.0, 500500.0]
+        assert int(array.sum().compute()) == sum(range(10_000))
+        assert client.get_dataset("users_table").result().sum() == 50
+
+
+@pytest.mark.timeout(120)
+def test_recycle_policy_decides_what_a_users_cluster_may_lose():
+    with ProcessCluster(n_workers=1) as cluster:
+        client = cluster.client()
+        mine = client.scatter(np.arange(10.0))
+        address = next(iter(cluster.worker_pids()))
+        for policy in ("own", "never"):
+            with execution_backend(use_dask=True, client=client, recycle=policy) as backend:
+                slots = backend.n_slots
+                assert backend.submit(slow_square, 2, 0.0).result() == 4
+                with pytest.warns(RuntimeWarning, match="did not restart"):
+                    assert not backend.recycle(address)
+                assert backend.n_slots == max(1, slots - 1)  # the stuck thread's slot is lost
+        assert client.gather(mine).sum() == 45
+        # with only this fit's data on it, "own" restarts it; "always" is the user's consent
+        client.cancel(mine)
+        del mine
+        assert wait_until(lambda: not client.has_what()[address])
+        with execution_backend(use_dask=True, client=client, recycle="own") as backend:
+            kept = backend.scatter(np.ones(3))
+            assert backend.recycle(address)
+            assert backend.submit(np.sum, kept).result() == 3  # its data was sent again
+        client.wait_for_workers(1, timeout=60)
+        address = next(iter(cluster.worker_pids()))
+        theirs = client.scatter(np.ones(4))
+        with execution_backend(use_dask=True, client=client, recycle="always") as backend:
+            assert backend.recycle(address)
+        assert wait_until(lambda: theirs.status != "finished", 30)
+
+
+# --- every worker gone, again and again; the scheduler gone ----------------------------------
+
+def kill_every_worker(cluster, with_nannies: bool) -> None:
+    """SIGKILL every worker process (and their nannies: nothing restarts them)."""
+    if with_nannies:
+        for process in cluster.processes[1:]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    else:
+        for pid in cluster.worker_pids().values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.timeout(90)
+def test_lost_data_with_no_worker_left_fails_with_workers_lost_within_the_timeout():
+    """Sending lost data again honours worker_timeout too (it used to wait 30 s per attempt
+    and then raise 'No valid workers found')."""
+    with ProcessCluster(n_workers=2) as cluster:
+        client = cluster.client()
+        with execution_backend(use_dask=True, client=client, worker_timeout=3.0) as backend:
+            data = backend.scatter(np.ones(10))
+            futures = backend.map(weighted_square, range(6), [data] * 6, [1.0] * 6)
+            assert wait_until(lambda: any(client.processing().values()), 30)
+            kill_every_worker(cluster, with_nannies=True)
+            start = time.monotonic()
+            with pytest.raises(WorkersLostError, match="no worker for .*worker_timeout=3"):
+                backend.gather(futures)
+            assert time.monotonic() - start < 20
+        assert client.status == "running"
+
+
+def kill_every_worker_repeatedly(cluster, times: int, every: float) -> threading.Thread:
+    def run():
+        for _ in range(times):
+            time.sleep(every)
+            with contextlib.suppress(Exception):
+                kill_every_worker(cluster, with_nannies=False)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.timeout(240)
+def test_every_worker_killed_three_times_changes_no_result():
+    """The data is sent again each time (failed attempts are tried again, never a task's
+    error), and the search ends with the same results as undisturbed."""
+    X, y = small_data()
+    space = {"alpha": Continuous(1e-5, 1e-1, log=True)}
+    options = {"population_size": 6, "generations": 2, "cv": 2, "random_state": 0}
+    undisturbed = GeneticSearchCV(FaultyClassifier(), space, **options).fit(X, y)
+    with ProcessCluster(n_workers=2) as cluster:
+        client = cluster.client()
+        killer = kill_every_worker_repeatedly(cluster, times=3, every=3.0)
+        search = GeneticSearchCV(FaultyClassifier(delay=0.6), space, use_dask=True,
+                                 client=client, **options)
+        search.fit(X, y)
+        killer.join()
+    assert set(search.cv_results_["status"]) == {"ok"}, search.cv_results_["error"]
+    same_results(search.cv_results_, undisturbed.cv_results_)
+
+
+@pytest.mark.timeout(120)
+def test_the_scheduler_killed_mid_fit_is_said_to_be_gone():
+    with ProcessCluster(n_workers=1) as cluster:
+        client = cluster.client()
+        with execution_backend(use_dask=True, client=client, worker_timeout=5.0) as backend:
+            data = backend.scatter(np.ones(10))
+            futures = backend.map(weighted_square, range(4), [data] * 4, [2.0] * 4)
+            os.kill(cluster.processes[0].pid, signal.SIGKILL)
+            start = time.monotonic()
+            with pytest.raises(WorkersLostError, match="scheduler .* gone") as excinfo:
+                backend.gather(futures)
+            assert isinstance(excinfo.value, SchedulerLostError)
+            assert time.monotonic() - start < 60
+            with pytest.raises(SchedulerLostError, match=f"scheduler at {cluster.address}"):
+                backend.scatter(np.zeros(5))
+
+
+# --- an estimator that cannot be pickled ---------------------------------------------------
+
+class HoldsALock(FaultyClassifier):
+    def __init__(self, alpha=1e-4, guard=None):
+        super().__init__(alpha=alpha)
+        self.guard = guard
+
+
+@pytest.mark.timeout(60)
+def test_unpicklable_estimator_is_named_before_any_task_is_sent(process_client):
+    X, y = small_data()
+    estimator = HoldsALock(guard=threading.Lock())
+    tasks_before = process_client.run_on_scheduler(scheduler_task_count)
+    search = GeneticSearchCV(estimator, {"alpha": Continuous(1e-4, 1e-1)}, population_size=2,
+                             generations=0, cv=2, use_dask=True, client=process_client)
+    with pytest.raises(TypeError, match=r"Could not send the HoldsALock HoldsALock\(.*its part "
+                       r"\.guard \(lock: .*\) cannot be pickled: TypeError: cannot pickle "
+                       r"'_thread.lock' object"):
+        search.fit(X, y)
+    assert process_client.run_on_scheduler(scheduler_task_count) <= tasks_before
+    with execution_backend(use_dask=True, client=process_client) as backend:
+        with pytest.raises(TypeError, match=r"its part \[1\]\['weights'\]\.guard"):
+            backend.scatter((X, {"weights": estimator}))
+        with pytest.raises(TypeError, match=r"Could not send a task .*\.guard"):
+            backend.submit(slow_square, estimator)
+
+
+# --- a local pool, interrupted; a client killed -----------------------------------------------
+
+INTERRUPTED_LOCAL_SEARCH = """
+import os, signal, sys, threading, time
+sys.path.insert(0, sys.argv[2])
+from test_faults import FaultyClassifier, small_data
+from dasktrain import GeneticSearchCV
+from dasktrain._execution import execution_backend
+from dasktrain.space import Continuous
+
+class WhereFitting(FaultyClassifier):
+    def fit(self, X, y):
+        open(os.path.join(sys.argv[1], str(os.getpid())), "w").close()
+        return super().fit(X, y)
+
+X, y = small_data()
+def interrupt_once_fitting():  # Ctrl-C, in the middle of the fits
+    while not os.listdir(sys.argv[1]):
+        time.sleep(0.05)
+    time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=interrupt_once_fitting, daemon=True).start()
+search = GeneticSearchCV(WhereFitting(delay=30.0), {"alpha": Continuous(1e-4, 1e-1)},
+                         population_size=4, generations=1, cv=2, n_jobs=2, random_state=0)
+start = time.monotonic()
+try:
+    search.fit(X, y)
+except KeyboardInterrupt:
+    print("interrupted", round(time.monotonic() - start, 1), flush=True)
+start = time.monotonic()
+with execution_backend(n_jobs=2) as backend:  # the next fit is not delayed by the last one
+    assert backend.gather(backend.map(abs, [-1, -2])) == [1, 2]
+print("next", round(time.monotonic() - start, 1), flush=True)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_interrupting_a_local_search_stops_its_pool(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "search.py"
+    script.write_text(INTERRUPTED_LOCAL_SEARCH)
+    fitting = tmp_path / "fitting"
+    fitting.mkdir()
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, str(script), str(fitting), tests_dir],
+                         capture_output=True, text=True, timeout=100, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = dict(line.split() for line in out.stdout.splitlines())
+    assert "interrupted" in lines  # KeyboardInterrupt reached the caller
+    # not after the 30 s fits the interrupted search left (a new pool starts in seconds)
+    assert float(lines["next"]) < 20
+    pids = {int(path.name) for path in fitting.iterdir()}
+    assert pids and os.getpid() not in pids
+    assert not any(process_alive(pid) for pid in pids)  # their abandoned fits were stopped
+
+
+KILLED_LOCAL_CLIENT = """
+import os, sys, time
+from dasktrain._execution import _local, execution_backend
+
+_local.POOL_IDLE_SECONDS = float(sys.argv[1])
+with execution_backend(n_jobs=2) as backend:
+    pids = set(backend.gather([backend.submit(os.getpid) for _ in range(4)]))
+print(" ".join(map(str, sorted(pids))), flush=True)
+time.sleep(600)  # killed here
+"""
+
+
+@pytest.mark.timeout(90)
+def test_pool_processes_of_a_killed_client_exit_after_the_idle_timeout(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "client.py"
+    script.write_text(KILLED_LOCAL_CLIENT)
+    idle = 3.0
+    child = subprocess.Popen([sys.executable, str(script), str(idle)], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        pids = [int(pid) for pid in child.stdout.readline().split()]
+        assert pids
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        assert all(process_alive(pid) for pid in pids)  # idle, not yet timed out
+        # loky: an idle process exits after the timeout, then waits up to 30 s for the
+        # (dead) client to acknowledge it
+        assert wait_until(lambda: not any(process_alive(pid) for pid in pids), idle + 45)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

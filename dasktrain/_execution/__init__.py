@@ -11,15 +11,34 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from ._base import AsCompleted, Backend, TaskKilledError, WorkersLostError, worker_identity
+from ._base import (
+    AsCompleted,
+    Backend,
+    SchedulerLostError,
+    TaskKilledError,
+    WorkersLostError,
+    worker_identity,
+)
 from ._local import LocalBackend
+from ._threads import CONFIG_KEY as TASK_THREADS_CONFIG_KEY
+from ._threads import (
+    carry_thread_limits,
+    current_thread_limit,
+    thread_limits,
+    validate_task_threads,
+)
 
-__all__ = ["connect", "local_cluster_client", "AsCompleted", "Backend", "LocalBackend", "TaskKilledError", "WorkersLostError",
-           "check_client", "execution_backend", "is_dask_collection", "worker_identity"]
+__all__ = ["TASK_THREADS_CONFIG_KEY", "AsCompleted", "Backend", "LocalBackend",
+           "SchedulerLostError", "TaskKilledError", "WorkersLostError", "carry_thread_limits",
+           "check_client", "connect", "current_thread_limit", "execution_backend",
+           "is_dask_collection", "local_cluster_client", "thread_limits", "worker_identity"]
+
+RECYCLE_POLICIES = ("own", "always", "never")
 
 
 def execution_backend(use_dask: bool = False, client=None, n_jobs: int | None = None, *,
-                      isolate: bool = False, worker_timeout: float = 60.0) -> Backend:
+                      isolate: bool = False, worker_timeout: float = 60.0,
+                      task_threads=None, recycle: str = "own") -> Backend:
     """The backend for one fit; use it as a context manager.
 
     Parameters
@@ -39,7 +58,29 @@ def execution_backend(use_dask: bool = False, client=None, n_jobs: int | None = 
     worker_timeout : float, default=60.0
         Dask backend only: waiting for results raises
         :class:`WorkersLostError` once the cluster has had no worker for this
-        many seconds.
+        many seconds; every wait does, sending lost data again included.
+    task_threads : "auto", int, False or None, default=None
+        The most BLAS/OpenMP threads (OpenBLAS, MKL, OpenMP, through
+        threadpoolctl) each task may use while it runs, whatever the
+        cluster (nanny or not, one thread or many per worker). None reads
+        the Dask configuration key ``dasktrain.task-threads`` (default
+        ``"auto"``; e.g. ``DASK_DASKTRAIN__TASK_THREADS=4`` in the
+        environment). ``"auto"``: one per task on Dask (each worker thread
+        stands for a core, as Dask's nanny assumes with
+        ``OMP_NUM_THREADS=1``), ``cores // n_jobs`` in a local pool (as
+        joblib does), and no limit for tasks run in this process
+        (``n_jobs=1``). An int: at most that many, everywhere. False: leave
+        the libraries as they are. Limits only ever lower a library's setting.
+    recycle : {"own", "always", "never"}, default="own"
+        Dask backend only: which workers :meth:`Backend.recycle` may restart
+        to stop a thread stuck in a timed-out fit. ``"own"``: any worker of
+        the temporary cluster; on a cluster of yours, only a worker holding no
+        data and running no task other than this fit's, so that your own
+        scattered data, persisted collections and published datasets are
+        never lost. ``"always"``: any worker with a nanny (your consent to
+        lose what it holds). ``"never"``: none. A worker left alone keeps the
+        stuck thread; its slot is counted lost (:attr:`Backend.n_slots`), its
+        result is ignored, and a RuntimeWarning says so once.
 
     Returns
     -------
@@ -52,16 +93,23 @@ def execution_backend(use_dask: bool = False, client=None, n_jobs: int | None = 
     ...     backend.gather(backend.map(pow, [1, 2, 3], [2, 2, 2]))
     [1, 4, 9]
     """
+    task_threads = validate_task_threads(task_threads)
+    if recycle not in RECYCLE_POLICIES:
+        raise ValueError(
+            "The 'recycle' parameter must be one of 'own', 'always' or 'never'. "
+            f"Got {recycle!r} instead."
+        )
     if not use_dask:
         if client is not None:
             raise ValueError(
                 "The 'client' parameter is only used with use_dask=True. Got a client with "
                 "use_dask=False; pass use_dask=True to run on that cluster."
             )
-        return LocalBackend(n_jobs=n_jobs, isolate=isolate)
+        return LocalBackend(n_jobs=n_jobs, isolate=isolate, task_threads=task_threads)
     from ._dask import DaskBackend
 
-    return DaskBackend(client=client, n_workers=n_jobs, worker_timeout=worker_timeout)
+    return DaskBackend(client=client, n_workers=n_jobs, worker_timeout=worker_timeout,
+                       task_threads=task_threads, recycle=recycle)
 
 
 def connect(address: str, timeout: float = 30):

@@ -34,6 +34,15 @@ class WorkersLostError(RuntimeError):
     """
 
 
+class SchedulerLostError(WorkersLostError):
+    """The connection to the Dask scheduler is lost: the scheduler is gone or unreachable.
+
+    A :class:`WorkersLostError` (the fit cannot finish either way), raised
+    instead of the communication error of the call that found out (a scatter,
+    a gather), with the scheduler's address in its message.
+    """
+
+
 class TaskKilledError(RuntimeError):
     """A task whose worker process died every time it ran it (killed, out of memory, crashed).
 
@@ -196,7 +205,28 @@ class Backend(abc.ABC):
     @property
     @abc.abstractmethod
     def n_workers(self) -> int:
-        """Number of tasks that can run at the same time."""
+        """Number of tasks that can run at the same time (the same as :attr:`n_slots`)."""
+
+    @property
+    def n_slots(self) -> int:
+        """Number of task slots now: tasks that can run at the same time, at least 1.
+
+        Locally, ``n_jobs``. On Dask, the threads of all the cluster's workers
+        as the scheduler counts them now (workers that join or leave count
+        from the next call; asked of the scheduler at most once a second),
+        less one for each thread left stuck by a timed-out fit on a worker
+        that was not recycled (see :meth:`recycle`). Size a bounded queue of
+        tasks in flight by it.
+        """
+        return self.n_workers
+
+    @property
+    def threads_per_task(self) -> int | None:
+        """The most BLAS/OpenMP threads each task may use (None: not limited).
+
+        See :func:`~dasktrain._execution.execution_backend`'s ``task_threads``.
+        """
+        return None
 
     @abc.abstractmethod
     def scatter(self, data: Any, *, broadcast: bool = False, cache: bool = True):

@@ -12,6 +12,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ._base import Backend, TaskKilledError
+from ._threads import ThreadLimitedTask, local_pool_threads, validate_task_threads
 
 #: How many times a task is run again after its pool process died (Dask's default too).
 ALLOWED_FAILURES = 3
@@ -76,6 +77,9 @@ def _copy_outcome(source: Future, target: Future) -> None:
         target.set_exception(exception)
 
 
+#: Seconds after which an idle pool process exits (loky's own default, as joblib's).
+POOL_IDLE_SECONDS = 300
+
 #: dasktrain's own process pools, one per size, kept between fits (starting one costs
 #: seconds) and never shared with joblib: joblib's reusable pool is resized or
 #: replaced by any scikit-learn ``n_jobs`` call, and killing a stuck process of it
@@ -98,7 +102,8 @@ def _process_pool(n_jobs: int):
         if executor is None or _is_broken(executor):
             if executor is not None:
                 executor.shutdown(wait=False, kill_workers=True)
-            executor = _POOLS[n_jobs] = ProcessPoolExecutor(max_workers=n_jobs)
+            executor = _POOLS[n_jobs] = ProcessPoolExecutor(max_workers=n_jobs,
+                                                            timeout=POOL_IDLE_SECONDS)
         return executor
 
 
@@ -152,20 +157,37 @@ class LocalBackend(Backend):
 
     name = "local"
 
-    def __init__(self, n_jobs: int | None = None, *, isolate: bool = False):
+    def __init__(self, n_jobs: int | None = None, *, isolate: bool = False,
+                 task_threads="auto"):
         from joblib import effective_n_jobs
 
         self._n_jobs = max(1, effective_n_jobs(n_jobs))
         self.isolate = bool(isolate)
         self._inline = self._n_jobs == 1 and not self.isolate
+        self.task_threads = validate_task_threads(task_threads)
+        if self.task_threads == "auto":  # this process's own settings stand when inline
+            self._threads = None if self._inline else local_pool_threads(self._n_jobs)
+        else:
+            self._threads = self.task_threads or None
         self._keyed: dict[str, Future] = {}
         self._executor = None
         self._lock = threading.Lock()
         self._in_pool: weakref.WeakSet = weakref.WeakSet()  # futures of tasks sent to the pool
+        self._abandoned: list = []  # loky futures cancelled while running: stopped on close
 
     @property
     def n_workers(self) -> int:
         return self._n_jobs
+
+    @property
+    def n_slots(self) -> int:
+        """Number of tasks that can run at once: `n_jobs`."""
+        return self._n_jobs
+
+    @property
+    def threads_per_task(self) -> int | None:
+        """The most BLAS/OpenMP threads a task may use (None: not limited)."""
+        return self._threads
 
     def _pool(self):
         executor = self._executor
@@ -189,6 +211,8 @@ class LocalBackend(Backend):
                 future = self._keyed[key] = Future()
         else:
             future = Future()
+        if self._threads is not None:
+            fn = ThreadLimitedTask(fn, self._threads)
         if self._inline:
             self._run_inline(future, fn, args, kwargs)
         else:
@@ -278,7 +302,9 @@ class LocalBackend(Backend):
             task = getattr(future, "_dasktrain_task", None)
             if task is not None:
                 task.cancel()
-                running = running or task.running()
+                if not task.done():  # running (or in loky's call queue): it goes on
+                    running = True
+                    self._abandoned.append(task)
             future.cancel()
         if force and running:  # which process runs it is unknown: replace the whole pool
             self._kill(*self._pool_pids())
@@ -330,9 +356,21 @@ class LocalBackend(Backend):
         return [_done_future(value) for value in values]
 
     def close(self) -> None:
-        """Forget keyed tasks and cancel this backend's tasks that have not finished."""
+        """Forget keyed tasks and cancel this backend's tasks that have not finished.
+
+        Tasks cancelled while they ran in the pool (here or by an earlier
+        :meth:`cancel`) cannot be stopped otherwise: their work is abandoned,
+        so the pool's processes are killed rather than left computing for
+        nobody (and delaying the next fit), and the next fit starts a new pool.
+        """
         with self._lock:
             self._keyed.clear()
         pending = [future for future in list(self._in_pool) if not future.done()]
-        self.cancel(pending)
         self._in_pool = weakref.WeakSet()
+        self.cancel(pending)
+        abandoned, self._abandoned = self._abandoned, []
+        if any(not task.done() for task in abandoned):
+            # SIGKILL: loky then marks the pool broken (its shutdown would trip over the
+            # futures just cancelled), and the next fit makes a new one
+            self._kill(*self._pool_pids())
+        self._executor = None
