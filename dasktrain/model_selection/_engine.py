@@ -55,8 +55,9 @@ class SearchEngine:
     n_generations : int
         Generations after the first; the budget is ``population_size`` new
         candidates per generation.
-    n_slots : int
-        Task slots of the backend, to size the candidates in flight.
+    n_slots : int or callable
+        Task slots of the backend (or a function giving them now, as workers
+        come and go), to size the candidates in flight.
     deadline : float or None
         ``time.monotonic()`` value at which the search ends (``max_time``).
     callbacks : list
@@ -87,7 +88,7 @@ class SearchEngine:
         self.metric = metric
         self.budget = strategy.population_size * (n_generations + 1)
         self.n_rows = n_generations + 1
-        self.n_slots = max(1, int(n_slots))
+        self._slots = n_slots if callable(n_slots) else (lambda: n_slots)
         self.deadline = deadline
         self.callbacks = list(callbacks)
         self.search = search
@@ -159,11 +160,12 @@ class SearchEngine:
         population's worth, so that children come from a recent population.
         """
         evaluator = self.evaluator
-        least = max(2, 2 * self.n_slots)
+        slots = max(1, int(self._slots()))
+        least = max(2, 2 * slots)
         if not evaluator.split_seconds:
             return least
         per_candidate = evaluator.split_seconds * evaluator.n_splits
-        wanted = math.ceil(2 * max(evaluator.task_seconds, 0.01) * self.n_slots / per_candidate)
+        wanted = math.ceil(2 * max(evaluator.task_seconds, 0.01) * slots / per_candidate)
         return max(least, min(wanted, self.strategy.population_size))
 
     def run(self) -> None:

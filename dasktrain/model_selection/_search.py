@@ -276,6 +276,14 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         ensemble fitted on the candidates evaluated so far predicts their
         scores, and those with the highest expected improvement are
         evaluated; the batches stay as parallel as without it.
+    recycle : {"own", "always", "never"}, default="own"
+        Which Dask worker a fit left running past `eval_timeout` may be
+        restarted: "own", any worker of the temporary cluster that `fit`
+        starts, and on your cluster only a worker that holds nothing but this
+        fit's data and tasks; "always", any worker with a nanny (your consent:
+        other data on it is lost); "never", none. A worker not restarted keeps
+        the stuck thread: its slot is counted lost, its result is ignored, and
+        a RuntimeWarning says so once.
     pruning : {"folds"} or None, default=None
         "folds" evaluates each candidate fold by fold and stops one whose mean
         score on its folds so far is below that of every complete member of
@@ -419,6 +427,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         "init": [Options(INITS)],
         "screening": [Interval(numbers.Real, 1, None)],
         "pruning": [Options(("folds",)), None],
+        "recycle": [Options(("own", "always", "never"))],
         "objectives": "no_validation",  # checked by _nsga.check_objectives in fit
     }
 
@@ -429,7 +438,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                  error_score=np.nan, refit=True, callbacks=None, checkpoint=None,
                  random_state=None, use_dask=False, client=None, n_jobs=None, verbose=0,
                  return_train_score=False, init="random", screening=8.0, pruning=None,
-                 objectives=None):
+                 objectives=None, recycle="own"):
         self.estimator = estimator
         self.param_distributions = param_distributions
         self.scoring = scoring
@@ -458,6 +467,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         self.screening = screening
         self.pruning = pruning
         self.objectives = objectives
+        self.recycle = recycle
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -703,7 +713,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                 started_callbacks.append(callback)
             # with eval_timeout, even one local job runs in a process of its own, which
             # is recycled when a timed-out fit is left running there
-            with self._execution_backend(isolate=settings.eval_timeout is not None) as backend:
+            with self._execution_backend(isolate=settings.eval_timeout is not None,
+                                         recycle=self.recycle) as backend:
                 evaluator = Evaluator(
                     backend, self.estimator, X, y, fit_params, folds, scorers,
                     repeat_seeds=repeat_seeds, settings=settings, score_params=score_params,
@@ -711,7 +722,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                     keep_idle_prefixes=4 * backend.n_workers * n_folds)
                 engine = SearchEngine(
                     strategy, evaluator, metric=metric, n_generations=self.generations,
-                    n_slots=backend.n_workers, deadline=deadline, callbacks=callbacks,
+                    n_slots=lambda: backend.n_slots, deadline=deadline, callbacks=callbacks,
                     search=self, checkpoint=self.checkpoint, fingerprint=fingerprint,
                     resumed=resumed, extra_state={"repeat_seeds": repeat_seeds},
                     pruning=self.pruning, objectives=objectives)

@@ -31,7 +31,7 @@ import sklearn
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from .._execution import worker_identity
+from .._execution import carry_thread_limits, worker_identity
 from ..utils._data import n_samples, take_rows
 from ._records import PrefixFailure, SplitRecord, Status
 
@@ -194,7 +194,9 @@ def _run_limited(function, time_limit: float | None):
         except BaseException as exc:  # handed to the waiting task below
             outcome["error"] = exc
 
-    thread = threading.Thread(target=target, name="dasktrain-evaluation", daemon=True)
+    # the task's BLAS/OpenMP limits hold in the thread too (OpenMP counts are per thread)
+    thread = threading.Thread(target=carry_thread_limits(target), name="dasktrain-evaluation",
+                              daemon=True)
     thread.start()
     thread.join(time_limit)
     if thread.is_alive():
