@@ -261,7 +261,8 @@ def test_the_task_returns_a_small_record():
                            Settings(return_train_score=True))
     # scores and times only: nothing fitted travels back
     assert {f.name for f in dataclasses.fields(record)} == {
-        "status", "error", "test", "train", "fit_time", "score_time", "fit_failed", "stuck_in"}
+        "status", "error", "test", "train", "fit_time", "score_time", "fit_failed", "stuck_in",
+        "costs"}
     assert len(pickle.dumps(record)) < 1000
     assert record.status == STATUS_OK and record.error == ""
     assert 0 <= record.test["score"] <= 1 and 0 <= record.train["score"] <= 1

@@ -14,7 +14,7 @@ EXPECTED = {
     "01_quickstart.ipynb": (["Dask dashboard: http", "mlp_x6", "score = mean - std",
                              "roc_auc"], 1),
     "02_genetic_search.ipynb": (["Dask dashboard: http", "cache_hits", "test accuracy:",
-                                 "mean_test_score"], 2),
+                                 "mean_test_score", "pareto_rank"], 3),
     "03_ensembles.ipynb": (["Dask dashboard: http", "same predictions as scikit-learn: True",
                             "partition models", "stacking", "partitioned"], 0),
     "04_gradient_training.ipynb": (["Dask dashboard: http", "largest coefficient difference",

@@ -428,7 +428,7 @@ def test_steady_state_stops_on_a_callback():
     ({"cv": 200}, ValueError, "Cannot have number of splits"),
     ({"param_distributions": {"pca__n_component": [1, 2]}}, ValueError,
      "Did you mean 'pca__n_components'"),
-    ({"param_distributions": {}}, ValueError, "at least one parameter"),
+    ({"param_distributions": []}, ValueError, "a non-empty list of dicts"),
     ({"param_distributions": [1, 2]}, TypeError, "'param_distributions' parameter"),
     ({"estimator": "svc"}, ValueError, "'estimator' parameter"),
     ({"callbacks": [object()]}, TypeError, "'callbacks' parameter"),
