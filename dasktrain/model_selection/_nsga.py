@@ -28,9 +28,9 @@ import numpy as np
 from deap import base
 from deap.tools import emo
 
-from ._genetic import candidate_key, crossover, mutate
+from ._genetic import crossover, mutate
 from ._records import Outcome
-from ._strategies import BREED_TRIES, Strategy
+from ._strategies import BREED_TRIES, Generational, SteadyState
 
 __all__ = ["BUILTIN_COSTS", "NSGA2", "NSGA2_STRATEGIES", "NSGA2SteadyState", "Objective", "SpaceOperators",
            "check_objectives", "crowding_distances", "nsga2_order", "pareto_ranks"]
@@ -348,7 +348,7 @@ class _NSGA2Mixin:
         return out
 
 
-class NSGA2(_NSGA2Mixin, Strategy):
+class NSGA2(_NSGA2Mixin, Generational):
     """NSGA-II by whole generations: breed, evaluate the generation, keep the best fronts.
 
     Generation 0 is drawn at random. Each later generation breeds
@@ -383,56 +383,18 @@ class NSGA2(_NSGA2Mixin, Strategy):
     (True, 1, 4)
     """
 
-    batch = True
-
     def __init__(self, space, rng, *, maximise, **options):
         super().__init__(space, rng, **options)
         self.maximise = tuple(bool(sense) for sense in maximise)
-        self._asked: list[str] = []
-        self._told_now: dict[str, Outcome] = {}
 
-    def ask(self, n: int) -> list[dict]:
-        if self._asked:
-            return []
-        wanted = min(n, self.population_size)
-        if self.generation == 0 or not self.population:
-            children = self._random(wanted)
-        else:
-            children = self._offspring(wanted)
-        self._asked = [candidate_key(child) for child in children]
-        return children
+    def _children(self, n: int) -> list[dict]:
+        return self._offspring(n)
 
-    def _told(self, outcome: Outcome) -> bool:
-        return self._told_outcome(outcome)
-
-    def _told_outcome(self, outcome: Outcome) -> bool:
-        self._told_now[outcome.key] = outcome
-        if any(key not in self._told_now for key in self._asked):
-            return False
-        self._close()
-        return True
-
-    def flush(self) -> bool:
-        if not self._asked:
-            return False
-        self._close()
-        return True
-
-    def _close(self) -> None:
-        children = [self._told_now[key] for key in self._asked if key in self._told_now]
-        pool = self.population + children
-        if pool:
-            self.population = self._select(pool, self.population_size)
-        self._asked, self._told_now = [], {}
-        self.generation += 1
-
-    def state(self) -> dict:
-        if self._asked:
-            raise RuntimeError("A generational strategy is saved between generations only.")
-        return super().state()
+    def _survivors(self, pool: list[Outcome]) -> list[Outcome]:
+        return self._select(pool, self.population_size)
 
 
-class NSGA2SteadyState(_NSGA2Mixin, Strategy):
+class NSGA2SteadyState(_NSGA2Mixin, SteadyState):
     """NSGA-II one child at a time: each outcome joins, the worst by NSGA-II order leaves.
 
     The first ``population_size`` candidates are drawn at random; after that
@@ -451,45 +413,14 @@ class NSGA2SteadyState(_NSGA2Mixin, Strategy):
     def __init__(self, space, rng, *, maximise, **options):
         super().__init__(space, rng, **options)
         self.maximise = tuple(bool(sense) for sense in maximise)
-        self._n_asked = 0
-        self._n_told = 0
 
-    def ask(self, n: int) -> list[dict]:
-        out: list[dict] = []
-        initial = max(0, self.population_size - self._n_asked)
-        if initial:
-            out.extend(self._random(min(n, initial)))
-        if len(out) < n and (self._n_asked + len(out) >= self.population_size
-                             and len(self.population) >= 2):
-            out.extend(self._offspring(n - len(out)))
-        self._n_asked += len(out)
-        return out
+    def _children(self, n: int) -> list[dict]:
+        return self._offspring(n)
 
-    def _told(self, outcome: Outcome) -> bool:
-        return self._told_outcome(outcome)
-
-    def _told_outcome(self, outcome: Outcome) -> bool:
-        self._n_told += 1
+    def _admit(self, outcome: Outcome) -> None:
         self.population.append(outcome)
         if len(self.population) > self.population_size:
             self.population = self._select(self.population, self.population_size)
-        completed = self._n_told % self.population_size == 0
-        if completed:
-            self.generation += 1
-        return completed
-
-    def flush(self) -> bool:
-        if self._n_told % self.population_size == 0:
-            return False
-        self.generation += 1
-        return True
-
-    def state(self) -> dict:
-        return dict(super().state(), n_told=self._n_told)
-
-    def set_state(self, state: dict) -> None:
-        super().set_state(state)
-        self._n_told = self._n_asked = state["n_told"]
 
 
 #: ``strategy`` of a search with ``objectives`` -> the NSGA-II strategy it runs.

@@ -315,9 +315,20 @@ class Generational(Strategy):
         if self.generation == 0 or not self.population:
             children = self._initial(wanted) if self.generation == 0 else self._random(wanted)
         else:
-            children = self._bred(wanted)
+            children = self._children(wanted)
         self._asked = [candidate_key(child) for child in children]
         return children
+
+    def _children(self, n: int) -> list[dict]:
+        """`n` new children of the population (subclasses breed otherwise)."""
+        return self._bred(n)
+
+    def _survivors(self, pool: list[Outcome]) -> list[Outcome]:
+        """The next population, of parents and children (subclasses select otherwise)."""
+        survivors = select_survivors([o.params for o in pool], [o.score for o in pool],
+                                     self.population_size, elitism=self.elitism,
+                                     tournsize=self.tournament_size, rng=self.rng)
+        return [pool[index] for index in survivors]
 
     def _told(self, outcome: Outcome) -> bool:
         self._told_now[outcome.key] = outcome
@@ -336,10 +347,7 @@ class Generational(Strategy):
         children = [self._told_now[key] for key in self._asked if key in self._told_now]
         pool = self.population + children
         if pool:
-            survivors = select_survivors([o.params for o in pool], [o.score for o in pool],
-                                         self.population_size, elitism=self.elitism,
-                                         tournsize=self.tournament_size, rng=self.rng)
-            self.population = [pool[index] for index in survivors]
+            self.population = self._survivors(pool)
         self._asked, self._told_now = [], {}
         self.generation += 1
 
@@ -391,21 +399,29 @@ class SteadyState(Strategy):
             del self._design[:n]
         if len(out) < n and (self._n_asked + len(out) >= self.population_size
                              and len(self.population) >= 2):
-            out.extend(self._bred(n - len(out)))
+            out.extend(self._children(n - len(out)))
         self._n_asked += len(out)
         return out
 
-    def _told(self, outcome: Outcome) -> bool:
-        self._n_told += 1
+    def _children(self, n: int) -> list[dict]:
+        """`n` new children of the population (subclasses breed otherwise)."""
+        return self._bred(n)
+
+    def _admit(self, outcome: Outcome) -> None:
+        """Let `outcome` into the population: while it is not full, or in place of the
+        worst member it beats (subclasses select otherwise)."""
         if len(self.population) < self.population_size:
             self.population.append(outcome)
-        else:
-            ranked = [-math.inf if math.isnan(o.score) else o.score for o in self.population]
-            worst = int(np.argmin(ranked))
-            current = self.population[worst].score
-            if not math.isnan(outcome.score) and (math.isnan(current)
-                                                  or outcome.score > current):
-                self.population[worst] = outcome
+            return
+        ranked = [-math.inf if math.isnan(o.score) else o.score for o in self.population]
+        worst = int(np.argmin(ranked))
+        current = self.population[worst].score
+        if not math.isnan(outcome.score) and (math.isnan(current) or outcome.score > current):
+            self.population[worst] = outcome
+
+    def _told(self, outcome: Outcome) -> bool:
+        self._n_told += 1
+        self._admit(outcome)
         completed = self._n_told % self.population_size == 0
         if completed:
             self.generation += 1
