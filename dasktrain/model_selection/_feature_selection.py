@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from copy import deepcopy
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
@@ -25,7 +24,7 @@ from .._base import ParallelEstimatorMixin, fill_doc
 from ..utils import HasMethods, Interval, Options, Predicate
 from ..utils._data import allows_nan
 from ._nsga import NSGA2_STRATEGIES, Objective, check_objectives
-from ._search import GeneticSearchCV, _is_cv, _is_path, _is_real, _is_scoring
+from ._search import GeneticSearchCV, _is_cv, _is_path, _is_real, _is_scoring, inherit_tags
 
 __all__ = ["GeneticFeatureSelectionCV", "MaskOperators"]
 
@@ -91,15 +90,7 @@ class _SelectedColumns(MetaEstimatorMixin, BaseEstimator):
         return self.estimator_.score(self._columns(X), y, **params)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator)
-        tags.estimator_type = inner.estimator_type
-        tags.classifier_tags = deepcopy(inner.classifier_tags)
-        tags.regressor_tags = deepcopy(inner.regressor_tags)
-        tags.target_tags = deepcopy(inner.target_tags)
-        tags.input_tags.sparse = inner.input_tags.sparse
-        tags.input_tags.allow_nan = inner.input_tags.allow_nan
-        return tags
+        return inherit_tags(super().__sklearn_tags__(), self.estimator, pairwise=False)
 
 
 def _n_selected(params: dict) -> float:

@@ -120,6 +120,20 @@ def _check_finite_input(X, estimator, owner: str) -> None:
 
 # --------------------------------------------------------------------------- delegation
 
+def inherit_tags(tags, estimator, *, pairwise: bool = True):
+    """`tags` of a meta-estimator, with the type, target and input tags of `estimator`."""
+    inner = get_tags(estimator)
+    tags.estimator_type = inner.estimator_type
+    tags.classifier_tags = deepcopy(inner.classifier_tags)
+    tags.regressor_tags = deepcopy(inner.regressor_tags)
+    tags.target_tags = deepcopy(inner.target_tags)
+    if pairwise:
+        tags.input_tags.pairwise = inner.input_tags.pairwise
+    tags.input_tags.sparse = inner.input_tags.sparse
+    tags.input_tags.allow_nan = inner.input_tags.allow_nan
+    return tags
+
+
 def _check_refit(search, attr: str) -> None:
     if not search.refit:
         raise AttributeError(
@@ -470,16 +484,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         self.recycle = recycle
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator)
-        tags.estimator_type = inner.estimator_type
-        tags.classifier_tags = deepcopy(inner.classifier_tags)
-        tags.regressor_tags = deepcopy(inner.regressor_tags)
-        tags.target_tags = deepcopy(inner.target_tags)
-        tags.input_tags.pairwise = inner.input_tags.pairwise
-        tags.input_tags.sparse = inner.input_tags.sparse
-        tags.input_tags.allow_nan = inner.input_tags.allow_nan
-        return tags
+        return inherit_tags(super().__sklearn_tags__(), self.estimator)
 
     # ------------------------------------------------------------------ checks
 
