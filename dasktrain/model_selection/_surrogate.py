@@ -52,7 +52,7 @@ class Surrogate:
     Parameters
     ----------
     space : SearchSpace
-    n_estimators : int, default=32
+    n_estimators : int, default=64
 
     Examples
     --------
@@ -65,7 +65,7 @@ class Surrogate:
     True
     """
 
-    def __init__(self, space: SearchSpace, n_estimators: int = 32):
+    def __init__(self, space: SearchSpace, n_estimators: int = 64):
         self.space = space
         self.n_estimators = n_estimators
         self._model = None
