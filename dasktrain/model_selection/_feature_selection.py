@@ -20,8 +20,8 @@ from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._base import ParallelEstimatorMixin, fill_doc
-from ..utils import HasMethods, Interval, Options, Predicate
+from .._base import ParallelEstimatorMixin, estimator_instance, fill_doc
+from ..utils import Interval, Options, Predicate
 from ..utils._data import allows_nan
 from ._nsga import NSGA2_STRATEGIES, Objective, check_objectives
 from ._search import GeneticSearchCV, _is_cv, _is_path, _is_real, _is_scoring, inherit_tags
@@ -320,7 +320,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
     """
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods("fit")],
+        "estimator": [estimator_instance("fit")],
         "scoring": [Predicate(_is_scoring, "a scorer name from "
                               "sklearn.metrics.get_scorer_names(), a callable, a list, tuple, "
                               "set or dict of them, or None")],

@@ -21,10 +21,10 @@ from sklearn.utils import get_tags, indexable
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import ParallelEstimatorMixin, fill_doc
+from .._base import ParallelEstimatorMixin, estimator_instance, fill_doc
 from ..callbacks import ProgressBar, check_callbacks
 from ..space import as_search_space, value_key
-from ..utils import HasMethods, Interval, Options, Predicate, seed_sequence, spawn_seeds
+from ..utils import Interval, Options, Predicate, seed_sequence, spawn_seeds
 from ..utils._data import allows_nan
 from ._checkpoint import check_checkpoint_path, read_checkpoint
 from ._engine import HISTORY_COLUMNS, SearchEngine
@@ -414,7 +414,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
     """
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods("fit")],
+        "estimator": [estimator_instance("fit")],
         "param_distributions": "no_validation",  # checked by dasktrain.space.as_space
         "scoring": [Predicate(_is_scoring, "a scorer name from "
                               "sklearn.metrics.get_scorer_names(), a callable, a list, tuple, "
