@@ -36,6 +36,11 @@ _NO_LIMIT_WORDS = ("off", "false", "none", "no")
 
 
 def _config_value():
+    """The configured value; a process that has not loaded Dask (a local fit) reads it only
+    when Dask's environment variable for it is set, so that local fits never import Dask."""
+    if "dask" not in sys.modules and not any(
+            name.upper().startswith("DASK_DASKTRAIN") for name in os.environ):
+        return "auto"
     import dask
 
     return dask.config.get(CONFIG_KEY, "auto")
