@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from dasktrain.model_selection import _surrogate
 from dasktrain.model_selection._genetic import candidate_key
 from dasktrain.model_selection._records import Outcome
 from dasktrain.model_selection._strategies import STRATEGIES, Generational, SteadyState
@@ -26,12 +27,18 @@ def outcome(candidate) -> Outcome:
     return Outcome(candidate_key(candidate), candidate, score(candidate), "ok")
 
 
-def run_generational(order_seed: int | None, generations: int = 4) -> list[list[dict]]:
-    strategy = Generational(SPACE, np.random.default_rng(0), **OPTIONS)
+def run_generational(order_seed: int | None, generations: int = 4, screening: float = 1.0,
+                     prepares: int = 1, strategy=None) -> list[list[dict]]:
+    """Asks of a generational strategy told in a shuffled order, `prepares` calls of
+    prepare (the engine's, while the candidates run) after each ask."""
+    if strategy is None:
+        strategy = Generational(SPACE, np.random.default_rng(0), **OPTIONS, screening=screening)
     asked = []
     for _ in range(generations):
         batch = strategy.ask(100)
         asked.append(batch)
+        for _ in range(prepares):
+            strategy.prepare()
         told = list(batch)
         if order_seed is not None:
             np.random.default_rng(order_seed).shuffle(told)
@@ -42,6 +49,25 @@ def run_generational(order_seed: int | None, generations: int = 4) -> list[list[
 
 def test_generational_asks_the_same_whatever_order_it_is_told_in():
     assert run_generational(None) == run_generational(1) == run_generational(2)
+
+
+def test_screening_asks_the_same_whatever_the_order_told_and_the_prepare_calls(monkeypatch):
+    """The surrogate learns from outcomes in the order asked, and prepare only does early
+    what the next ask would do: the engine may call it any number of times."""
+    monkeypatch.setattr(_surrogate, "MAX_TRAINING", 20)  # its choice of rows depends on order
+    runs = [run_generational(order, generations=10, screening=8, prepares=prepares)
+            for order, prepares in [(None, 1), (1, 1), (2, 0), (3, 4)]]
+    assert all(run == runs[0] for run in runs[1:])
+
+
+def test_prepare_fits_the_surrogate_the_next_ask_screens_with():
+    strategy = Generational(SPACE, np.random.default_rng(0), **OPTIONS, screening=8)
+    run_generational(None, generations=6, screening=8, prepares=0, strategy=strategy)
+    assert strategy._planned is not None  # the generation just asked planned a fit
+    strategy.ask(6)  # its generation is out: asks nothing, fits nothing
+    size = strategy._planned[0]
+    strategy.prepare()
+    assert strategy._planned is None and strategy._model_size == size
 
 
 def test_every_candidate_asked_for_is_new():
@@ -86,14 +112,27 @@ def test_steady_state_breeds_after_the_first_population_and_replaces_the_worst()
     assert any(o.params == best for o in strategy.population)
 
 
-def test_strategies_save_and_restore_their_state():
-    strategy = Generational(SPACE, np.random.default_rng(0), **OPTIONS)
-    for candidate in strategy.ask(6):
-        strategy.tell(outcome(candidate))
+@pytest.mark.parametrize("screening", [1.0, 8.0])
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_strategies_save_and_restore_their_state(name, screening):
+    """A strategy restored between generations asks what the saved one asks, also when
+    its surrogate lags behind the outcomes (and had a fit planned)."""
+    strategy = STRATEGIES[name](SPACE, np.random.default_rng(0), **OPTIONS, screening=screening)
+    for _ in range(6):
+        batch = strategy.ask(6)
+        strategy.prepare()
+        for candidate in batch:
+            strategy.tell(outcome(candidate))
     state = strategy.state()
-    again = Generational(SPACE, np.random.default_rng(99), **OPTIONS)
+    again = STRATEGIES[name](SPACE, np.random.default_rng(99), **OPTIONS, screening=screening)
     again.set_state(state)
-    assert again.ask(6) == strategy.ask(6)
+    for _ in range(3):
+        batch = strategy.ask(6)
+        assert again.ask(6) == batch
+        for copy in (strategy, again):
+            copy.prepare()
+            for candidate in batch:
+                copy.tell(outcome(candidate))
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))

@@ -185,6 +185,7 @@ class SearchEngine:
                 if asked and not evaluator.out_of_time:
                     continue  # all of them were known already
                 break
+            self.strategy.prepare()  # client-side work while the workers run the candidates
             try:
                 finished = evaluator.wait(self.deadline)
             except _DeadlineReached:

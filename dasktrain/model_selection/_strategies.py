@@ -11,7 +11,8 @@ same order asks for the same candidates on every backend.
 
 Adding a strategy is writing one class here with :meth:`Strategy.ask`,
 :meth:`Strategy.tell` and :meth:`Strategy.flush`, and naming it in
-:data:`STRATEGIES`.
+:data:`STRATEGIES`. :meth:`Strategy.prepare` is called by the engine while
+candidates run, for client-side work the next ask needs (the surrogate's fit).
 """
 
 from __future__ import annotations
@@ -97,9 +98,12 @@ class Strategy(abc.ABC):
         self.population: list[Outcome] = []
         self.n_duplicates = 0
         self._seen: set[str] = set()
-        self._history: list[tuple[dict, float]] = []  # every outcome told: (params, score)
+        # every outcome taken, in a deterministic order: (params, score)
+        self._history: list[tuple[dict, float]] = []
         self._model: Surrogate | None = None  # the surrogate, fitted on _history[:_model_size]
         self._model_size = 0
+        self._model_seed = 0
+        self._planned: tuple[int, int] | None = None  # the next fit: (size, seed)
 
     # ------------------------------------------------------------------ the interface
 
@@ -113,12 +117,23 @@ class Strategy(abc.ABC):
 
     def tell(self, outcome: Outcome) -> bool:
         """Take the outcome of a candidate asked for; True when it completes a generation."""
-        self._history.append((outcome.params, outcome.score))
         return self._told(outcome)
 
     @abc.abstractmethod
     def _told(self, outcome: Outcome) -> bool:
-        """What the strategy does with an outcome (see :meth:`tell`)."""
+        """What the strategy does with an outcome (see :meth:`tell`); it records the
+        outcome in the history (:meth:`_record`) when its order is settled."""
+
+    def prepare(self) -> None:
+        """Work for the next :meth:`ask` done while the candidates asked for run.
+
+        The engine calls it after submitting and before waiting, so that the
+        client works while the workers do: here, the surrogate's fit that the
+        last ask planned. Without it the next ask does the same work itself,
+        so the candidates asked never depend on when or how often it is called.
+        """
+        if self._planned is not None:
+            self._fit_surrogate(*self._planned)
 
     def flush(self) -> bool:
         """Close a generation cut short (the search is ending); True when there was one."""
@@ -130,7 +145,8 @@ class Strategy(abc.ABC):
         """Everything needed to continue later (a checkpoint): plain picklable values."""
         return {"rng": self.rng.bit_generator.state, "generation": self.generation,
                 "population": list(self.population), "n_duplicates": self.n_duplicates,
-                "seen": set(self._seen), "history": list(self._history)}
+                "seen": set(self._seen), "history": list(self._history),
+                "surrogate": (self._model_size, self._model_seed), "planned": self._planned}
 
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
@@ -139,7 +155,11 @@ class Strategy(abc.ABC):
         self.n_duplicates = state["n_duplicates"]
         self._seen = set(state["seen"])
         self._history = list(state["history"])
-        self._model, self._model_size = None, 0
+        self._model = None
+        self._model_size, self._model_seed = state.get("surrogate", (0, 0))
+        self._planned = state.get("planned")
+        if self._model_size:  # the same fit again: a resumed search asks what it would have
+            self._fit_surrogate(self._model_size, self._model_seed)
 
     # ------------------------------------------------------------------ shared rules
 
@@ -147,6 +167,10 @@ class Strategy(abc.ABC):
     def exhausted(self) -> bool:
         """Whether every candidate of a finite space has been asked for."""
         return len(self._seen) >= self.space.size
+
+    def _record(self, outcome: Outcome) -> None:
+        """Add `outcome` to the history the surrogate learns from."""
+        self._history.append((outcome.params, outcome.score))
 
     def _take(self, candidate: dict) -> bool:
         """Accept `candidate` if it is new (and remember it)."""
@@ -247,19 +271,38 @@ class Strategy(abc.ABC):
                 out.append(candidate)
         return out
 
+    def _fit_surrogate(self, size: int, seed: int) -> None:
+        """Fit the surrogate on the first `size` outcomes recorded."""
+        points = self._history[:size]
+        surrogate = Surrogate(self.space)
+        surrogate.fit([params for params, _ in points], [score for _, score in points],
+                      seed=seed)
+        self._model = surrogate if surrogate.fitted else None
+        self._model_size, self._model_seed = size, seed
+        if self._planned is not None and self._planned[0] <= size:
+            self._planned = None
+
     def _surrogate(self) -> Surrogate | None:
-        """The surrogate of the outcomes so far, refitted once a tenth more (at least one,
-        at most half a population) have been told since it was last fitted."""
+        """The surrogate to screen with now, and the next fit planned.
+
+        The surrogate is the one fitted on the outcomes recorded at an earlier
+        ask (fitted by :meth:`prepare` while the candidates of that ask ran):
+        it may lack those recorded since, up to a quarter of them (a
+        generational search: the generation just closed). When it lacks more,
+        as early in a search, it is refitted here on all of them. The next fit
+        is planned once a tenth more outcomes (at least one, at most half a
+        population) have been recorded than the surrogate has seen.
+        """
         points = self._history
         if sum(math.isfinite(score) for _, score in points) < MIN_SURROGATE_POINTS:
             return None
+        if self._planned is not None:  # prepare was not called since the last ask
+            self._fit_surrogate(*self._planned)
+        if self._model is None or len(points) - self._model_size > len(points) // 4:
+            self._fit_surrogate(len(points), int(self.rng.integers(2**31)))
         wanted = max(1, min(self.population_size // 2, len(points) // 10))
-        if self._model is None or len(points) - self._model_size >= wanted:
-            surrogate = Surrogate(self.space)
-            surrogate.fit([params for params, _ in points], [score for _, score in points],
-                          seed=int(self.rng.integers(2**31)))
-            self._model = surrogate if surrogate.fitted else None
-            self._model_size = len(points)
+        if len(points) - self._model_size >= wanted:
+            self._planned = (len(points), int(self.rng.integers(2**31)))
         return self._model
 
     def _screened(self, n: int, surrogate: Surrogate) -> list[dict]:
@@ -270,7 +313,8 @@ class Strategy(abc.ABC):
         pool += self._random_new(max(1, size // 4), avoid)
         if not pool:
             return []
-        chosen = [pool[index] for index in surrogate.rank(pool)[:n]]
+        scores = [score for _, score in self._history if math.isfinite(score)]
+        chosen = [pool[index] for index in surrogate.rank(pool, best=max(scores))[:n]]
         for candidate in chosen:
             self._seen.add(candidate_key(candidate))
         return chosen
@@ -345,6 +389,8 @@ class Generational(Strategy):
 
     def _close(self) -> None:
         children = [self._told_now[key] for key in self._asked if key in self._told_now]
+        for child in children:  # in the order asked, whatever the order they finished in
+            self._record(child)
         pool = self.population + children
         if pool:
             self.population = self._survivors(pool)
@@ -421,6 +467,7 @@ class SteadyState(Strategy):
 
     def _told(self, outcome: Outcome) -> bool:
         self._n_told += 1
+        self._record(outcome)
         self._admit(outcome)
         completed = self._n_told % self.population_size == 0
         if completed:

@@ -123,14 +123,16 @@ class Surrogate:
 
     def predict(self, candidates: list[dict]) -> tuple[np.ndarray, np.ndarray]:
         """The mean and the spread (std over trees) of the predicted scores."""
-        X = self.encode(candidates)
-        per_tree = np.stack([tree.predict(X) for tree in self._model.estimators_])
+        X = self.encode(candidates).astype(np.float32)  # as the trees take it: checked once
+        per_tree = np.stack([tree.predict(X, check_input=False)
+                             for tree in self._model.estimators_])
         return per_tree.mean(axis=0), per_tree.std(axis=0)
 
-    def rank(self, candidates: list[dict]) -> list[int]:
-        """Indices of `candidates`, most promising (highest expected improvement) first."""
+    def rank(self, candidates: list[dict], best: float | None = None) -> list[int]:
+        """Indices of `candidates`, most promising (highest expected improvement over
+        `best`, by default the best score it was fitted on) first."""
         mean, std = self.predict(candidates)
-        gain = expected_improvement(mean, std, self._best)
+        gain = expected_improvement(mean, std, self._best if best is None else best)
         # ties (no expected gain anywhere) are broken by the predicted mean
         return sorted(range(len(candidates)), key=lambda i: (-gain[i], -mean[i], i))
 
