@@ -27,18 +27,15 @@ def outcome(candidate) -> Outcome:
     return Outcome(candidate_key(candidate), candidate, score(candidate), "ok")
 
 
-def run_generational(order_seed: int | None, generations: int = 4, screening: float = 1.0,
-                     prepares: int = 1, strategy=None) -> list[list[dict]]:
-    """Asks of a generational strategy told in a shuffled order, `prepares` calls of
-    prepare (the engine's, while the candidates run) after each ask."""
-    if strategy is None:
-        strategy = Generational(SPACE, np.random.default_rng(0), **OPTIONS, screening=screening)
+def run_generational(order_seed: int | None, generations: int = 4,
+                     screening: float = 1.0) -> list[list[dict]]:
+    """Asks of a generational strategy told each generation in a shuffled order."""
+    strategy = Generational(SPACE, np.random.default_rng(0), **OPTIONS, screening=screening)
     asked = []
     for _ in range(generations):
         batch = strategy.ask(100)
         asked.append(batch)
-        for _ in range(prepares):
-            strategy.prepare()
+        strategy.prepare()
         told = list(batch)
         if order_seed is not None:
             np.random.default_rng(order_seed).shuffle(told)
@@ -51,21 +48,46 @@ def test_generational_asks_the_same_whatever_order_it_is_told_in():
     assert run_generational(None) == run_generational(1) == run_generational(2)
 
 
-def test_screening_asks_the_same_whatever_the_order_told_and_the_prepare_calls(monkeypatch):
-    """The surrogate learns from outcomes in the order asked, and prepare only does early
-    what the next ask would do: the engine may call it any number of times."""
+def test_screening_asks_the_same_whatever_the_order_told(monkeypatch):
+    """A generation's outcomes are recorded in the order asked, whatever the order they
+    are told in: the surrogate learns from the same rows on every backend."""
     monkeypatch.setattr(_surrogate, "MAX_TRAINING", 20)  # its choice of rows depends on order
-    runs = [run_generational(order, generations=10, screening=8, prepares=prepares)
-            for order, prepares in [(None, 1), (1, 1), (2, 0), (3, 4)]]
-    assert all(run == runs[0] for run in runs[1:])
+    runs = [run_generational(order, generations=10, screening=8) for order in (None, 1, 2)]
+    assert runs[1] == runs[0] and runs[2] == runs[0]
 
 
-def test_prepare_fits_the_surrogate_the_next_ask_screens_with():
-    strategy = Generational(SPACE, np.random.default_rng(0), **OPTIONS, screening=8)
-    run_generational(None, generations=6, screening=8, prepares=0, strategy=strategy)
-    assert strategy._planned is not None  # the generation just asked planned a fit
-    strategy.ask(6)  # its generation is out: asks nothing, fits nothing
+def run_one_by_one(name: str, prepares: int, steps: int = 40) -> list[dict]:
+    """Asks of a strategy asked for 2 at a time and told each batch, with `prepares`
+    calls of prepare after each ask."""
+    strategy = STRATEGIES[name](SPACE, np.random.default_rng(0), **OPTIONS, screening=8)
+    asked = []
+    for _ in range(steps):
+        batch = strategy.ask(2)
+        asked.extend(batch)
+        for _ in range(prepares):
+            strategy.prepare()
+        for candidate in batch:
+            strategy.tell(outcome(candidate))
+    return asked
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_prepare_only_does_early_what_the_next_ask_would(name):
+    """The engine may call prepare any number of times: the asks are the same."""
+    runs = [run_one_by_one(name, prepares) for prepares in (0, 1, 4)]
+    assert runs[1] == runs[0] and runs[2] == runs[0]
+
+
+def test_steady_state_fits_the_surrogate_it_planned_while_candidates_run():
+    strategy = SteadyState(SPACE, np.random.default_rng(0), **OPTIONS, screening=8)
+    for _ in range(40):
+        batch = strategy.ask(2)
+        if strategy._planned is not None:
+            break
+        for candidate in batch:
+            strategy.tell(outcome(candidate))
     size = strategy._planned[0]
+    assert strategy._model_size < size == len(strategy._history)
     strategy.prepare()
     assert strategy._planned is None and strategy._model_size == size
 
@@ -169,3 +191,15 @@ def test_screening_evaluates_the_children_the_surrogate_prefers():
     distance = {id(strategy): np.mean([abs(c["x"] - 0.3) for c in strategy.ask(8)])
                 for strategy in (plain, screened)}
     assert distance[id(screened)] < distance[id(plain)]
+
+
+def test_on_a_plateau_the_surrogate_ranks_the_candidates_farthest_from_those_seen_first():
+    """Every score seen is equal: nothing tells the candidates apart but where they lie."""
+    space = SearchSpace([{"x": Continuous(0.0, 1.0)}])
+    seen = [{"x": x} for x in np.linspace(0.0, 0.2, 8)]
+    surrogate = _surrogate.Surrogate(space).fit(seen, [0.5] * len(seen), seed=0)
+    pool = [{"x": 0.1}, {"x": 0.15}, {"x": 0.9}, {"x": 0.5}, {"x": 0.7}]
+    assert surrogate.rank(pool) == [0, 1, 2, 3, 4]  # without the candidates seen: as given
+    # farthest from those seen (0.9), then from those and 0.9 (0.5: 0.3 from 0.2), then 0.7
+    # (0.2 from 0.5 and 0.9); 0.1 is 0.014 from the nearest seen, 0.15 only 0.007
+    assert surrogate.rank(pool, evaluated=seen) == [2, 3, 4, 0, 1]

@@ -78,6 +78,9 @@ class Strategy(abc.ABC):
     """
 
     batch = False
+    #: The share of the outcomes recorded that the surrogate an ask screens with may lack
+    #: (it was fitted at an earlier ask's plan, by :meth:`prepare`, while candidates ran).
+    surrogate_lag = 0.25
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, population_size: int,
                  crossover_probability: float, mutation_probability: float,
@@ -287,21 +290,23 @@ class Strategy(abc.ABC):
 
         The surrogate is the one fitted on the outcomes recorded at an earlier
         ask (fitted by :meth:`prepare` while the candidates of that ask ran):
-        it may lack those recorded since, up to a quarter of them (a
-        generational search: the generation just closed). When it lacks more,
-        as early in a search, it is refitted here on all of them. The next fit
-        is planned once a tenth more outcomes (at least one, at most half a
-        population) have been recorded than the surrogate has seen.
+        it may lack those recorded since, up to :attr:`surrogate_lag` of them.
+        When it lacks more, as early in a search, it is refitted here on all
+        of them. The next fit is planned once a tenth more outcomes (at least
+        one, at most half a population) have been recorded than the surrogate
+        has seen; with no lag allowed, every ask that has new outcomes refits.
         """
         points = self._history
         if sum(math.isfinite(score) for _, score in points) < MIN_SURROGATE_POINTS:
             return None
         if self._planned is not None:  # prepare was not called since the last ask
             self._fit_surrogate(*self._planned)
-        if self._model is None or len(points) - self._model_size > len(points) // 4:
-            self._fit_surrogate(len(points), int(self.rng.integers(2**31)))
+        allowed = int(len(points) * self.surrogate_lag)
         wanted = max(1, min(self.population_size // 2, len(points) // 10))
-        if len(points) - self._model_size >= wanted:
+        stale = len(points) - self._model_size > (allowed if allowed else wanted - 1)
+        if self._model is None or stale:
+            self._fit_surrogate(len(points), int(self.rng.integers(2**31)))
+        if allowed and len(points) - self._model_size >= wanted:
             self._planned = (len(points), int(self.rng.integers(2**31)))
         return self._model
 
@@ -314,7 +319,9 @@ class Strategy(abc.ABC):
         if not pool:
             return []
         scores = [score for _, score in self._history if math.isfinite(score)]
-        chosen = [pool[index] for index in surrogate.rank(pool, best=max(scores))[:n]]
+        ranked = surrogate.rank(pool, best=max(scores),
+                                evaluated=[params for params, _ in self._history])
+        chosen = [pool[index] for index in ranked[:n]]
         for candidate in chosen:
             self._seen.add(candidate_key(candidate))
         return chosen
@@ -346,6 +353,10 @@ class Generational(Strategy):
     """
 
     batch = True
+    #: Children are screened by a surrogate that knows the generation just closed: at equal
+    #: budget that found better models than one lagging a generation behind, fitted while
+    #: the generation ran (docs/benchmarks.md); its fit is paid between generations.
+    surrogate_lag = 0.0
 
     def __init__(self, space, rng, **options):
         super().__init__(space, rng, **options)

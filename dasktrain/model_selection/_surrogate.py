@@ -128,13 +128,54 @@ class Surrogate:
                              for tree in self._model.estimators_])
         return per_tree.mean(axis=0), per_tree.std(axis=0)
 
-    def rank(self, candidates: list[dict], best: float | None = None) -> list[int]:
-        """Indices of `candidates`, most promising (highest expected improvement over
-        `best`, by default the best score it was fitted on) first."""
+    def rank(self, candidates: list[dict], best: float | None = None,
+             evaluated: list[dict] | None = None) -> list[int]:
+        """Indices of `candidates`, most promising first.
+
+        By the highest expected improvement over `best` (by default the best
+        score it was fitted on), then the highest predicted mean. Candidates
+        that tie on both, as on a plateau where every score seen is equal, come
+        farthest first from the `evaluated` candidates and from those ranked
+        before them (greedy maximin distance in the encoding): with nothing to
+        tell them apart, the search spreads out.
+        """
         mean, std = self.predict(candidates)
         gain = expected_improvement(mean, std, self._best if best is None else best)
-        # ties (no expected gain anywhere) are broken by the predicted mean
-        return sorted(range(len(candidates)), key=lambda i: (-gain[i], -mean[i], i))
+        order = sorted(range(len(candidates)), key=lambda i: (-gain[i], -mean[i], i))
+        if not evaluated:
+            return order
+        X = self.encode(candidates)
+        chosen = self.encode(evaluated)
+        out: list[int] = []
+        start = 0
+        while start < len(order):
+            end = start + 1
+            first = order[start]
+            while end < len(order) and (gain[order[end]], mean[order[end]]) == (gain[first],
+                                                                               mean[first]):
+                end += 1
+            group = order[start:end]
+            if len(group) > 1:
+                group = _spread(X[group], chosen, group)
+            out.extend(group)
+            chosen = np.vstack([chosen, X[group]])
+            start = end
+        return out
+
+
+def _spread(X: np.ndarray, reference: np.ndarray, labels: list[int]) -> list[int]:
+    """`labels` (one per row of `X`) in greedy maximin order: each next the row farthest
+    from `reference` and the rows before it (the earliest among equals)."""
+    nearest = np.min(((X[:, None, :] - reference[None, :, :]) ** 2).sum(axis=2), axis=1)
+    left = list(range(len(labels)))
+    out = []
+    while left:
+        pick = left[int(np.argmax(nearest[left]))]
+        out.append(labels[pick])
+        left.remove(pick)
+        if left:
+            nearest[left] = np.minimum(nearest[left], ((X[left] - X[pick]) ** 2).sum(axis=1))
+    return out
 
 
 def sample_size(n: int, screening: float) -> int:
