@@ -290,12 +290,13 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         ensemble fitted on the candidates evaluated so far predicts their
         scores, and those with the highest expected improvement are
         evaluated; the batches stay as parallel as without it. 8 was chosen by
-        the equal-budget benchmark (docs/benchmarks.md). The surrogate is
-        refitted while the workers run a generation (it lags one generation
-        behind from the fourth on), but breeding and ranking cost about a
-        millisecond of client time per candidate evaluated, and the fit takes
-        client CPU too: for fits of a few milliseconds, 1 (no surrogate) is
-        faster.
+        the equal-budget benchmark (docs/benchmarks.md). Children it cannot
+        tell apart (a plateau of equal scores) are taken farthest first from
+        the candidates evaluated. It costs client time: breeding and ranking
+        about a millisecond per candidate evaluated, and the surrogate's fit
+        (tens of milliseconds), paid between generations by "generational"
+        and while candidates run by "steady_state": for fits of a few
+        milliseconds, 1 (no surrogate) is faster.
     recycle : {"own", "always", "never"}, default="own"
         Which Dask worker a fit left running past `eval_timeout` may be
         restarted: "own", any worker of the temporary cluster that `fit`
