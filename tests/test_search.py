@@ -512,10 +512,41 @@ def test_steady_state_keeps_more_cheap_candidates_in_flight(monkeypatch):
     monkeypatch.setattr(Evaluator, "wait", wait)
     search = GeneticSearchCV(SlowClassifier(), {"shift": Continuous(0.0, 1.0)},
                              strategy="steady_state", population_size=8, generations=3, cv=2,
-                             random_state=0).fit(X, y)
+                             n_jobs=2, random_state=0).fit(X, y)
     assert len(search.cv_results_["params"]) == 8 * 4
-    # one worker: two candidates in flight at first, then (cheap fits) a population's worth
-    assert seen[0] == 2 and max(seen) == 8
+    # two slots: two candidates each in flight at first, then (cheap fits) a population's worth
+    assert seen[0] == 4 and max(seen) == 8
+
+
+class JitteryClassifier(SlowClassifier):
+    """SlowClassifier whose fits take a random 0-10 ms: times that differ from run to run."""
+
+    def fit(self, X, y):
+        time.sleep(np.random.default_rng().uniform(0.0, 0.01))
+        return super().fit(X, y)
+
+
+def test_steady_state_is_the_same_from_run_to_run_when_tasks_run_one_by_one(monkeypatch):
+    """With n_jobs=1 tasks run in order: nothing depends on the fit times measured (the
+    number in flight, the order told), so steady_state repeats itself for a random_state."""
+    seen = []
+    original = Evaluator.wait
+
+    def wait(self, deadline=None):
+        seen.append(self.in_flight)
+        return original(self, deadline)
+
+    monkeypatch.setattr(Evaluator, "wait", wait)
+
+    def run():
+        search = GeneticSearchCV(JitteryClassifier(), {"shift": Continuous(0.0, 1.0)},
+                                 strategy="steady_state", population_size=6, generations=5,
+                                 cv=2, refit=False, random_state=0).fit(X, y)
+        return search.cv_results_["params"], list(search.cv_results_["mean_test_score"])
+
+    first = run()
+    assert max(seen) == 2  # cheap fits, but not more in flight: that would depend on times
+    assert all(run() == first for _ in range(2))
 
 
 # --------------------------------------------------------------------------- conditional spaces

@@ -221,6 +221,12 @@ class Backend(abc.ABC):
         return self.n_workers
 
     @property
+    def runs_in_order(self) -> bool:
+        """True when each task runs to its end as it is submitted, one after the other
+        (a local backend with ``n_jobs=1``): then nothing in a run depends on timing."""
+        return False
+
+    @property
     def threads_per_task(self) -> int | None:
         """The most BLAS/OpenMP threads each task may use (None: not limited).
 

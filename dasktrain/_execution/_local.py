@@ -185,6 +185,10 @@ class LocalBackend(Backend):
         return self._n_jobs
 
     @property
+    def runs_in_order(self) -> bool:
+        return self._inline
+
+    @property
     def threads_per_task(self) -> int | None:
         """The most BLAS/OpenMP threads a task may use (None: not limited)."""
         return self._threads

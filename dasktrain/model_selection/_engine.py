@@ -89,6 +89,10 @@ class SearchEngine:
         self.budget = strategy.population_size * (n_generations + 1)
         self.n_rows = n_generations + 1
         self._slots = n_slots if callable(n_slots) else (lambda: n_slots)
+        # tasks run one by one as submitted: the candidates are told in the order asked,
+        # so a search (steady_state too) is the same from run to run
+        self._in_order = bool(getattr(evaluator.backend, "runs_in_order", False))
+        self._ask_index: dict[str, int] = {}
         self.deadline = deadline
         self.callbacks = list(callbacks)
         self.search = search
@@ -162,8 +166,8 @@ class SearchEngine:
         evaluator = self.evaluator
         slots = max(1, int(self._slots()))
         least = max(2, 2 * slots)
-        if not evaluator.split_seconds:
-            return least
+        if not evaluator.split_seconds or self._in_order:
+            return least  # run in order, nothing may depend on the times measured
         per_candidate = evaluator.split_seconds * evaluator.n_splits
         wanted = math.ceil(2 * max(evaluator.task_seconds, 0.01) * slots / per_candidate)
         return max(least, min(wanted, self.strategy.population_size))
@@ -181,6 +185,8 @@ class SearchEngine:
                     asked, context=[outcome.params for outcome in self.strategy.population],
                     deadline=self.deadline)
                 progress.asked.extend(dict.fromkeys(keys))
+                for key in keys:
+                    self._ask_index.setdefault(key, len(self._ask_index))
             if not evaluator.in_flight:
                 if asked and not evaluator.out_of_time:
                     continue  # all of them were known already
@@ -190,6 +196,8 @@ class SearchEngine:
                 finished = evaluator.wait(self.deadline)
             except _DeadlineReached:
                 break
+            if self._in_order:
+                finished.sort(key=lambda key: self._ask_index.get(key, -1))
             self._tell(finished)
         if evaluator.in_flight:
             self._tell(evaluator.drain(), closing=True)
