@@ -229,7 +229,10 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         generation to finish.
         It runs ``population_size * (generations + 1)`` evaluations, and
         ``history_`` has a row every ``population_size`` of them. Its result
-        depends on the order in which evaluations finish.
+        depends on the order in which evaluations finish, except locally with
+        ``n_jobs=1``: there tasks run one by one, two are kept in flight and
+        they are taken in the order asked, so it repeats itself for the same
+        `random_state`.
     n_repeats : int, default=1
         Evaluate each candidate under this many seeds: repeat ``r`` sets every
         nested ``random_state`` parameter of the candidate from its own seed.
