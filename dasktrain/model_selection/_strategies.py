@@ -26,7 +26,7 @@ from scipy.stats import qmc
 from ..space import SearchSpace
 from ._genetic import breed, candidate_key, select_survivors
 from ._records import Outcome
-from ._surrogate import Surrogate, sample_size
+from ._surrogate import MAX_TRAINING, Surrogate, sample_size
 
 __all__ = ["STRATEGIES", "Generational", "SteadyState", "Strategy"]
 
@@ -107,6 +107,7 @@ class Strategy(abc.ABC):
         self._model_size = 0
         self._model_seed = 0
         self._planned: tuple[int, int] | None = None  # the next fit: (size, seed)
+        self._n_finite, self._best_score = 0, -math.inf  # of the scores in _history
 
     # ------------------------------------------------------------------ the interface
 
@@ -158,6 +159,8 @@ class Strategy(abc.ABC):
         self.n_duplicates = state["n_duplicates"]
         self._seen = set(state["seen"])
         self._history = list(state["history"])
+        finite = [score for _, score in self._history if math.isfinite(score)]
+        self._n_finite, self._best_score = len(finite), max(finite, default=-math.inf)
         self._model = None
         self._model_size, self._model_seed = state.get("surrogate", (0, 0))
         self._planned = state.get("planned")
@@ -174,6 +177,9 @@ class Strategy(abc.ABC):
     def _record(self, outcome: Outcome) -> None:
         """Add `outcome` to the history the surrogate learns from."""
         self._history.append((outcome.params, outcome.score))
+        if math.isfinite(outcome.score):
+            self._n_finite += 1
+            self._best_score = max(self._best_score, outcome.score)
 
     def _take(self, candidate: dict) -> bool:
         """Accept `candidate` if it is new (and remember it)."""
@@ -297,7 +303,7 @@ class Strategy(abc.ABC):
         has seen; with no lag allowed, every ask that has new outcomes refits.
         """
         points = self._history
-        if sum(math.isfinite(score) for _, score in points) < MIN_SURROGATE_POINTS:
+        if self._n_finite < MIN_SURROGATE_POINTS:
             return None
         if self._planned is not None:  # prepare was not called since the last ask
             self._fit_surrogate(*self._planned)
@@ -318,9 +324,8 @@ class Strategy(abc.ABC):
         pool += self._random_new(max(1, size // 4), avoid)
         if not pool:
             return []
-        scores = [score for _, score in self._history if math.isfinite(score)]
-        ranked = surrogate.rank(pool, best=max(scores),
-                                evaluated=[params for params, _ in self._history])
+        ranked = surrogate.rank(pool, best=self._best_score,
+                                evaluated=[params for params, _ in self._history[-MAX_TRAINING:]])
         chosen = [pool[index] for index in ranked[:n]]
         for candidate in chosen:
             self._seen.add(candidate_key(candidate))

@@ -137,15 +137,18 @@ class Surrogate:
         that tie on both, as on a plateau where every score seen is equal, come
         farthest first from the `evaluated` candidates and from those ranked
         before them (greedy maximin distance in the encoding): with nothing to
-        tell them apart, the search spreads out.
+        tell them apart, the search spreads out. Only the last
+        :data:`MAX_TRAINING` of `evaluated` count, so that ranking costs the
+        same however long the search runs.
         """
         mean, std = self.predict(candidates)
         gain = expected_improvement(mean, std, self._best if best is None else best)
         order = sorted(range(len(candidates)), key=lambda i: (-gain[i], -mean[i], i))
-        if not evaluated:
+        keys = [(gain[i], mean[i]) for i in order]
+        if not evaluated or len(set(keys)) == len(keys):  # no ties: nothing to spread
             return order
         X = self.encode(candidates)
-        chosen = self.encode(evaluated)
+        chosen = self.encode(evaluated[-MAX_TRAINING:])
         out: list[int] = []
         start = 0
         while start < len(order):
