@@ -16,6 +16,12 @@
   :class:`~dasktrain.model_selection._prefixes.PrefixPlanner` plans them, and
   released as soon as no submitted candidate needs them;
 - an equal candidate is never evaluated twice: results are cached by key;
+- with a pruner, a candidate is evaluated in stages (one fold, all its
+  repeats, per stage); the pruner decides after each stage but the last on the
+  records of the stages so far only, so the decisions do not depend on where
+  or in which order tasks finish. With several task slots every stage is
+  submitted at once, later stages behind earlier ones, and the unstarted tasks
+  of a pruned candidate are cancelled (see :meth:`Evaluator._submit_staged`);
 - a task killed with its worker has its splits run again one at a time, so
   that only a split that kills its worker again fails.
 """
@@ -51,10 +57,10 @@ class _Pending:
 
     params: dict
     records: list
-    remaining: int
     plan: list = field(default_factory=list)  # its shared prefixes (see PrefixPlanner.plan)
-    fold: int = 0  # with pruning: the fold being evaluated
-    in_stage: int = 0  # with pruning: splits of that fold not back yet
+    stages: list = field(default_factory=list)  # folds of each stage, in order
+    stage: int = 0  # the stage whose records the next decision waits for
+    sent: int = 0  # how many stages are submitted
 
 
 @dataclass
@@ -171,10 +177,16 @@ class Evaluator:
         How splits are batched into tasks (see :class:`Batcher`).
     pruner : callable or None, default=None
         ``pruner(params, records) -> bool``. With a pruner, a candidate is
-        evaluated fold by fold (its repeats of one fold together); after each
-        fold but the last, the pruner sees its split records so far (None for
-        those not fitted) and returns True to stop it: its other splits are
-        never submitted, they get status "pruned" and NaN scores.
+        evaluated in stages, one fold per stage (its repeats of that fold
+        together); once its first ``s`` stages are back (``s`` below the number
+        of folds), the pruner sees the records of those stages only (None for
+        the other splits, fitted or not) and returns True to stop it: its other
+        splits get status "pruned" and NaN scores, whether they ran or not.
+        Which records the pruner sees is fixed by the stages, never by the
+        order in which tasks finish. With one task slot, a stage is submitted
+        once the pruner has passed the one before; with more, every stage is
+        submitted at once, in order (so that earlier stages run first), and
+        the tasks of a pruned candidate are cancelled.
 
     Attributes
     ----------
@@ -186,6 +198,11 @@ class Evaluator:
         Prefix tasks and fit-and-score tasks submitted, splits run again
         alone after their task was killed, processes recycled because a
         timed-out split left its fit running there (each at most once).
+    n_pruned, n_cancelled, n_discarded : int
+        Candidates pruned; splits whose tasks were cancelled because every
+        candidate they served was pruned (unstarted ones never run); split
+        results that came back for a candidate already pruned (work done
+        ahead in vain).
     """
 
     def __init__(self, backend, estimator, X, y, fit_params, folds, scorers, *, repeat_seeds,
@@ -196,6 +213,8 @@ class Evaluator:
         self.backend = backend
         self.pruner = pruner
         self.n_pruned = 0
+        self.n_cancelled = 0
+        self.n_discarded = 0
         self.settings = settings
         self.repeat_seeds = list(repeat_seeds)
         self.n_folds = len(folds)
@@ -314,27 +333,67 @@ class Evaluator:
                 self.out_of_time = True
                 break
             budget = None if deadline is None else max(0.0, deadline - time.monotonic())
-            splits, new_prefixes = [], []
+            group = []
             for (key, params), plan in items[begin:begin + step]:
-                pending = self._pending[key] = _Pending(
-                    params=params, records=[None] * self.n_splits, remaining=self.n_splits,
-                    plan=plan, in_stage=len(self.repeat_seeds))
-                folds = [0] if self.pruner is not None else range(self.n_folds)
-                splits.append(self._plan_splits(key, pending, folds, new_prefixes))
-            self._submit_prefixes(new_prefixes, budget)
-            self._submit_splits(splits, budget)
+                self._pending[key] = _Pending(
+                    params=params, records=[None] * self.n_splits, plan=plan,
+                    stages=self._stages())
+                group.append(key)
+            self._submit_staged(group, budget)
         return keys, hits
 
-    def _submit_next_folds(self, keys: list[str]) -> None:
-        """Submit the next fold of each candidate (pruning: fold by fold), together."""
+    def _stages(self) -> list[list[int]]:
+        """The folds of each stage of a new candidate: one per fold with a pruner."""
+        if self.pruner is None:
+            return [list(range(self.n_folds))]
+        return [[fold] for fold in range(self.n_folds)]
+
+    def _submit_staged(self, keys: list[str], budget) -> None:
+        """Submit the stages of new candidates: all of them, or the first only.
+
+        With one task slot, only the first stage goes (the next once the
+        pruner has passed it: nothing is fitted in vain, and there is no other
+        slot to keep busy). With several, every stage goes now: cheap
+        candidates (the :class:`Batcher` would put whole candidates in one
+        task) as without pruning, all stages in the same batched tasks; others
+        stage by stage (one ``map`` each, so that the backend runs the earlier
+        stages of these candidates first), and the pruner's decisions cancel
+        the tasks that become useless. None of this changes which records the
+        pruner sees (see :meth:`_advance`).
+        """
+        ahead = self.batcher.n_workers > 1
+        n_stages = len(self._pending[keys[0]].stages) if keys else 0
+        if n_stages == 1 or (ahead and self.batcher.chunk_size(len(keys), len(self._pending))
+                             >= self.n_splits):
+            new_prefixes, splits = [], []
+            for key in keys:
+                pending = self._pending[key]
+                pending.sent = len(pending.stages)
+                splits.append(self._plan_splits(key, pending, range(self.n_folds),
+                                                new_prefixes))
+            self._submit_prefixes(new_prefixes, budget)
+            self._submit_splits(splits, budget)
+            return
+        for stage in range(n_stages if ahead else 1):
+            new_prefixes, splits = [], []
+            for key in keys:
+                pending = self._pending[key]
+                pending.sent = stage + 1
+                splits.append(self._plan_splits(key, pending, pending.stages[stage],
+                                                new_prefixes))
+            self._submit_prefixes(new_prefixes, budget)
+            self._submit_splits(splits, budget)
+
+    def _submit_next_stages(self, keys: list[str]) -> None:
+        """Submit the stage each of these candidates now waits for (one task slot), together."""
         budget = (None if self._deadline is None
                   else max(0.0, self._deadline - time.monotonic()))
         splits, new_prefixes = [], []
         for key in keys:
             pending = self._pending[key]
-            pending.fold += 1
-            pending.in_stage = len(self.repeat_seeds)
-            splits.append(self._plan_splits(key, pending, [pending.fold], new_prefixes))
+            pending.sent = pending.stage + 1
+            splits.append(self._plan_splits(key, pending, pending.stages[pending.stage],
+                                            new_prefixes))
         self._submit_prefixes(new_prefixes, budget)
         self._submit_splits(splits, budget)
 
@@ -487,7 +546,9 @@ class Evaluator:
             return [_outcome(future) for future in futures]
 
     def _collect(self, future, outcome, released: list) -> list[str]:
-        task = self._tasks.pop(id(future))
+        task = self._tasks.pop(id(future), None)
+        if task is None:  # cancelled by a pruning decision on an earlier result of this batch
+            return []
         if task.alone:
             self._retry_in_flight = False
         if isinstance(outcome, WorkersLostError):  # no split can run: the fit fails
@@ -512,7 +573,7 @@ class Evaluator:
             record = failure_record(Status.ERROR, f"{type(outcome).__name__}: {outcome}",
                                     self.metrics, self.settings)
             outcome = [record] * len(task.splits)
-        finished, next_fold = [], []
+        touched: dict[str, None] = {}
         for split, record in zip(task.splits, outcome):
             self._prefixes.unuse(split.chain)
             self._note_stuck(record.stuck_in)
@@ -520,42 +581,96 @@ class Evaluator:
                 self.batcher.record(record.fit_time + record.score_time)
             pending = self._pending.get(split.key)
             if pending is None:
+                self.n_discarded += split.key in self.results
                 continue
-            pending.records[split.split] = record
-            pending.remaining -= 1
-            pending.in_stage -= 1
-            if pending.remaining and self.pruner is not None and not pending.in_stage:
-                if any(r is not None and r.status == Status.BUDGET for r in pending.records):
-                    pending.remaining = 0  # out of time: the candidate is dropped below
-                elif self.pruner(pending.params, list(pending.records)):
-                    self._prune(pending)
-                else:
-                    next_fold.append(split.key)
-            if pending.remaining:
+            if pending.records[split.split] is None:
+                pending.records[split.split] = record
+            touched[split.key] = None
+        finished, next_stage, pruned = [], [], False
+        for key in touched:
+            state = self._advance(key)
+            if state == "waiting":
+                pending = self._pending[key]
+                if pending.sent <= pending.stage:
+                    next_stage.append(key)
                 continue
-            del self._pending[split.key]
-            if any(r is not None and r.status == Status.BUDGET for r in pending.records):
-                self.out_of_time = True
-                continue
-            self.results[split.key] = CandidateResult.from_splits(pending.params,
-                                                                  pending.records)
-            finished.append(split.key)
-        if next_fold:
-            self._submit_next_folds(next_fold)
+            pruned = pruned or state == "pruned"
+            if state != "dropped":
+                finished.append(key)
+        if pruned:
+            self._cancel_unneeded(released)
+        if next_stage:
+            self._submit_next_stages(next_stage)
         self._submit_retry()
         return finished
 
-    def _prune(self, pending: _Pending) -> None:
-        """Give the splits of `pending` not fitted the status "pruned" (NaN scores)."""
-        metrics = next(r.test for r in pending.records if r is not None)
-        for index, record in enumerate(pending.records):
-            if record is None:
+    def _advance(self, key: str) -> str:
+        """Take the pruner's decisions that the records of candidate `key` now allow.
+
+        The decision after stage ``s`` sees the records of stages ``0..s`` only,
+        even when later stages are back already, so it is the same whichever
+        tasks finish first. Returns "waiting" (a stage is not back yet),
+        "done", "pruned" (both now in :attr:`results`) or "dropped" (out of
+        time: not a result).
+        """
+        pending = self._pending[key]
+        while True:
+            stage = pending.stages[pending.stage]
+            if any(pending.records[split] is None for split in self._split_indices(stage)):
+                return "waiting"
+            if any(r is not None and r.status == Status.BUDGET for r in pending.records):
+                del self._pending[key]  # out of time: the candidate is dropped
+                self.out_of_time = True
+                return "dropped"
+            if pending.stage == len(pending.stages) - 1:
+                break
+            seen = {split for folds in pending.stages[:pending.stage + 1]
+                    for split in self._split_indices(folds)}
+            shown = [record if index in seen else None
+                     for index, record in enumerate(pending.records)]
+            if self.pruner(pending.params, shown):
+                self._prune(pending, seen)
+                break
+            pending.stage += 1
+        del self._pending[key]
+        result = CandidateResult.from_splits(pending.params, pending.records)
+        self.results[key] = result
+        return "pruned" if result.status == Status.PRUNED else "done"
+
+    def _split_indices(self, folds) -> list[int]:
+        """The splits (all repeats) of these folds."""
+        return [repeat * self.n_folds + fold for repeat in range(len(self.repeat_seeds))
+                for fold in folds]
+
+    def _prune(self, pending: _Pending, seen: set) -> None:
+        """Give the splits of `pending` the pruner did not see the status "pruned" (NaN
+        scores), also those that came back already."""
+        metrics = next(pending.records[index].test for index in sorted(seen))
+        for index in range(len(pending.records)):
+            if index not in seen:
                 pending.records[index] = SplitRecord(
                     status=Status.PRUNED, error="", test=dict.fromkeys(metrics, math.nan),
                     train=(dict.fromkeys(metrics, math.nan)
                            if self.settings.return_train_score else None))
-        pending.remaining = 0
         self.n_pruned += 1
+
+    def _cancel_unneeded(self, released: list) -> None:
+        """Cancel the tasks in flight whose splits all belong to finished candidates
+        (pruned ones: a task started already runs on, its result is ignored)."""
+        doomed = [(ident, task) for ident, task in self._tasks.items()
+                  if all(split.key not in self._pending for split in task.splits)]
+        if not doomed:
+            return
+        for ident, task in doomed:
+            del self._tasks[ident]
+            if task.alone:
+                self._retry_in_flight = False
+            for split in task.splits:
+                self._prefixes.unuse(split.chain)
+            self.n_cancelled += len(task.splits)
+        futures = [task.future for _, task in doomed]
+        self.backend.cancel(futures)
+        released.extend(futures)
 
     def _note_stuck(self, stuck_in) -> None:
         """Remember a process that a timed-out split left running its fit (once)."""
