@@ -324,7 +324,7 @@ class Strategy(abc.ABC):
         pool += self._random_new(max(1, size // 4), avoid)
         if not pool:
             return []
-        ranked = surrogate.rank(pool, best=self._best_score,
+        ranked = surrogate.rank(pool, best=self._best_score, n=n,
                                 evaluated=[params for params, _ in self._history[-MAX_TRAINING:]])
         chosen = [pool[index] for index in ranked[:n]]
         for candidate in chosen:

@@ -129,7 +129,7 @@ class Surrogate:
         return per_tree.mean(axis=0), per_tree.std(axis=0)
 
     def rank(self, candidates: list[dict], best: float | None = None,
-             evaluated: list[dict] | None = None) -> list[int]:
+             evaluated: list[dict] | None = None, n: int | None = None) -> list[int]:
         """Indices of `candidates`, most promising first.
 
         By the highest expected improvement over `best` (by default the best
@@ -139,19 +139,21 @@ class Surrogate:
         before them (greedy maximin distance in the encoding): with nothing to
         tell them apart, the search spreads out. Only the last
         :data:`MAX_TRAINING` of `evaluated` count, so that ranking costs the
-        same however long the search runs.
+        same however long the search runs. With `n`, only the first `n` places
+        are ordered so (the rest follow in the order given).
         """
         mean, std = self.predict(candidates)
         gain = expected_improvement(mean, std, self._best if best is None else best)
         order = sorted(range(len(candidates)), key=lambda i: (-gain[i], -mean[i], i))
-        keys = [(gain[i], mean[i]) for i in order]
-        if not evaluated or len(set(keys)) == len(keys):  # no ties: nothing to spread
+        wanted = len(order) if n is None else min(n, len(order))
+        keys = [(gain[i], mean[i]) for i in order[:wanted + 1]]
+        if not evaluated or len(set(keys)) == len(keys):  # no ties where it matters
             return order
         X = self.encode(candidates)
         chosen = self.encode(evaluated[-MAX_TRAINING:])
         out: list[int] = []
         start = 0
-        while start < len(order):
+        while start < len(order) and len(out) < wanted:
             end = start + 1
             first = order[start]
             while end < len(order) and (gain[order[end]], mean[order[end]]) == (gain[first],
@@ -159,26 +161,30 @@ class Surrogate:
                 end += 1
             group = order[start:end]
             if len(group) > 1:
-                group = _spread(X[group], chosen, group)
+                group = _spread(X[group], chosen, group, wanted - len(out))
             out.extend(group)
             chosen = np.vstack([chosen, X[group]])
             start = end
-        return out
+        return out + order[start:]
 
 
-def _spread(X: np.ndarray, reference: np.ndarray, labels: list[int]) -> list[int]:
-    """`labels` (one per row of `X`) in greedy maximin order: each next the row farthest
-    from `reference` and the rows before it (the earliest among equals)."""
-    nearest = np.min(((X[:, None, :] - reference[None, :, :]) ** 2).sum(axis=2), axis=1)
-    left = list(range(len(labels)))
-    out = []
-    while left:
-        pick = left[int(np.argmax(nearest[left]))]
-        out.append(labels[pick])
-        left.remove(pick)
-        if left:
-            nearest[left] = np.minimum(nearest[left], ((X[left] - X[pick]) ** 2).sum(axis=1))
-    return out
+def _spread(X: np.ndarray, reference: np.ndarray, labels: list[int], k: int) -> list[int]:
+    """`labels` (one per row of `X`), the first `k` in greedy maximin order (each next the
+    row farthest from `reference` and the rows picked before it, the earliest among
+    equals), then the others in the order given."""
+    nearest = np.full(len(labels), np.inf)
+    for start in range(0, len(reference), 32):  # bounded memory: rows x 32 x columns
+        block = reference[start:start + 32]
+        nearest = np.minimum(nearest, ((X[:, None, :] - block[None, :, :]) ** 2)
+                             .sum(axis=2).min(axis=1))
+    free = np.ones(len(labels), dtype=bool)
+    picks = []
+    for _ in range(min(k, len(labels))):
+        pick = int(np.argmax(np.where(free, nearest, -np.inf)))
+        picks.append(pick)
+        free[pick] = False
+        nearest = np.minimum(nearest, ((X - X[pick]) ** 2).sum(axis=1))
+    return [labels[i] for i in picks] + [labels[i] for i in np.flatnonzero(free)]
 
 
 def sample_size(n: int, screening: float) -> int:
