@@ -501,7 +501,9 @@ def test_scikit_learn_compatible(estimator, check):
     check(estimator)
 
 
-def test_steady_state_keeps_more_cheap_candidates_in_flight(monkeypatch):
+@pytest.fixture
+def in_flight(monkeypatch):
+    """The number of candidates in flight each time the engine waits, as a list."""
     seen = []
     original = Evaluator.wait
 
@@ -510,6 +512,11 @@ def test_steady_state_keeps_more_cheap_candidates_in_flight(monkeypatch):
         return original(self, deadline)
 
     monkeypatch.setattr(Evaluator, "wait", wait)
+    return seen
+
+
+def test_steady_state_keeps_more_cheap_candidates_in_flight(in_flight):
+    seen = in_flight
     search = GeneticSearchCV(SlowClassifier(), {"shift": Continuous(0.0, 1.0)},
                              strategy="steady_state", population_size=8, generations=3, cv=2,
                              n_jobs=2, random_state=0).fit(X, y)
@@ -526,17 +533,10 @@ class JitteryClassifier(SlowClassifier):
         return super().fit(X, y)
 
 
-def test_steady_state_is_the_same_from_run_to_run_when_tasks_run_one_by_one(monkeypatch):
+def test_steady_state_is_the_same_from_run_to_run_when_tasks_run_one_by_one(in_flight):
     """With n_jobs=1 tasks run in order: nothing depends on the fit times measured (the
     number in flight, the order told), so steady_state repeats itself for a random_state."""
-    seen = []
-    original = Evaluator.wait
-
-    def wait(self, deadline=None):
-        seen.append(self.in_flight)
-        return original(self, deadline)
-
-    monkeypatch.setattr(Evaluator, "wait", wait)
+    seen = in_flight
 
     def run():
         search = GeneticSearchCV(JitteryClassifier(), {"shift": Continuous(0.0, 1.0)},
