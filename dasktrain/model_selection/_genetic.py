@@ -39,7 +39,7 @@ import numpy as np
 from ..space import SearchSpace, value_key
 from ..utils._gc import with_gc_paused
 
-__all__ = ["as_branches", "breed", "candidate_key", "crossover", "mutate", "random_candidate",
+__all__ = ["as_branches", "breed", "breeder", "candidate_key", "crossover", "mutate", "random_candidate",
            "select_survivors", "tournament"]
 
 
@@ -151,7 +151,12 @@ def mutate(candidate: dict, space, rng: np.random.Generator, *,
     """
     _check_rng(rng)
     branches = as_branches(space)
-    index = _branch_of(branches, candidate)
+    return _mutate_in(candidate, _branch_of(branches, candidate), branches, rng, indpb)
+
+
+def _mutate_in(candidate: dict, index: int | None, branches: SearchSpace,
+               rng: np.random.Generator, indpb: float | None) -> dict:
+    """:func:`mutate` of a candidate whose branch `index` is known."""
     if len(branches) > 1:
         if index is None or rng.random() < 1.0 / (len(branches.branches[index]) + 1):
             others = [b for b in range(len(branches)) if b != index]
@@ -197,10 +202,19 @@ def crossover(a: dict, b: dict, rng: np.random.Generator, *, indpb: float = 0.5,
     """
     _check_rng(rng)
     indpb = _check_probability("indpb", indpb)
+    if space is None:
+        return _crossover_in(a, b, None, None, None, rng, indpb)
+    branches = as_branches(space)
+    return _crossover_in(a, b, _branch_of(branches, a), _branch_of(branches, b), branches, rng,
+                         indpb)
+
+
+def _crossover_in(a: dict, b: dict, index_a: int | None, index_b: int | None,
+                  branches: SearchSpace | None, rng: np.random.Generator,
+                  indpb: float) -> tuple[dict, dict]:
+    """:func:`crossover` of candidates whose branches `index_a`, `index_b` are known."""
     first, second = dict(a), dict(b)
-    if space is not None:
-        branches = as_branches(space)
-        index_a, index_b = _branch_of(branches, a), _branch_of(branches, b)
+    if branches is not None:
         if index_a is not None and index_b is not None and index_a != index_b:
             dims_a, dims_b = branches.branches[index_a], branches.branches[index_b]
             for name in a:
@@ -275,6 +289,31 @@ def breed(parents: list[dict], scores, space, rng: np.random.Generator,
     ...       mutation_probability=0.0, tournsize=2)
     [{'n': 9}, {'n': 1}, {'n': 9}]
     """
+    make = breeder(parents, scores, space, rng, crossover_probability=crossover_probability,
+                   mutation_probability=mutation_probability, tournsize=tournsize)
+    n_children = _check_count("n_children", n_children, 0)
+    if n_children and not parents:
+        raise ValueError("breed needs at least one parent.")
+    return [make() for _ in range(n_children)]
+
+
+def breeder(parents: list[dict], scores, space, rng: np.random.Generator, *,
+            crossover_probability: float, mutation_probability: float, tournsize: int):
+    """A callable that breeds one child of `parents` per call, as :func:`breed` does.
+
+    The arguments are checked, and each parent's branch found, once: calling
+    it `n` times draws the same children as ``breed(..., n_children=n)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dasktrain.space import Integer
+    >>> make = breeder([{"n": 1}, {"n": 9}], [0.2, 0.8], {"n": Integer(1, 10)},
+    ...                np.random.default_rng(0), crossover_probability=0.0,
+    ...                mutation_probability=0.0, tournsize=2)
+    >>> [make() for _ in range(3)]
+    [{'n': 9}, {'n': 1}, {'n': 9}]
+    """
     _check_rng(rng)
     cxpb = _check_probability("crossover_probability", crossover_probability)
     mutpb = _check_probability("mutation_probability", mutation_probability)
@@ -284,27 +323,44 @@ def breed(parents: list[dict], scores, space, rng: np.random.Generator,
             f"most 1. Got {crossover_probability!r} + {mutation_probability!r} = "
             f"{cxpb + mutpb!r} instead."
         )
-    n_children = _check_count("n_children", n_children, 0)
     tournsize = _check_count("tournsize", tournsize, 1)
     if len(parents) != len(scores):
         raise ValueError(f"breed needs one score per parent. Got {len(parents)} parents and "
                          f"{len(scores)} scores.")
-    if n_children and not parents:
-        raise ValueError("breed needs at least one parent.")
-    children = []
-    for _ in range(n_children):
+    return _Breeder(parents, scores, as_branches(space), rng, cxpb, mutpb, tournsize)
+
+
+class _Breeder:
+    """One child per call (see :func:`breeder`), its arguments checked already."""
+
+    def __init__(self, parents, scores, branches, rng, cxpb, mutpb, tournsize):
+        self.parents = parents
+        self.fitness = [float(score) for score in scores]
+        self.branches = branches
+        self.index = [_branch_of(branches, parent) for parent in parents]
+        self.rng, self.cxpb, self.mutpb, self.tournsize = rng, cxpb, mutpb, tournsize
+
+    def _winners(self, k: int) -> list[int]:
+        n, rng = len(self.fitness), self.rng
+        return [_tournament_winner(rng.integers(n, size=self.tournsize), self.fitness)
+                for _ in range(k)]
+
+    def __call__(self) -> dict:
+        if not self.parents:
+            raise ValueError("breed needs at least one parent.")
+        parents, index, rng = self.parents, self.index, self.rng
         draw = rng.random()
-        if draw < cxpb:
-            first, second = tournament(scores, 2, tournsize, rng)
-            child, _ = crossover(parents[first], parents[second], rng, space=space)
-        elif draw < cxpb + mutpb:
-            (index,) = tournament(scores, 1, tournsize, rng)
-            child = mutate(parents[index], space, rng)
+        if draw < self.cxpb:
+            first, second = self._winners(2)
+            child, _ = _crossover_in(parents[first], parents[second], index[first],
+                                     index[second], self.branches, rng, 0.5)
+        elif draw < self.cxpb + self.mutpb:
+            (chosen,) = self._winners(1)
+            child = _mutate_in(parents[chosen], index[chosen], self.branches, rng, None)
         else:
-            (index,) = tournament(scores, 1, tournsize, rng)
-            child = dict(parents[index])
-        children.append(child)
-    return children
+            (chosen,) = self._winners(1)
+            child = dict(parents[chosen])
+        return child
 
 
 def _ranking(scores) -> list[int]:

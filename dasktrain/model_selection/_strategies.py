@@ -24,7 +24,8 @@ import numpy as np
 from scipy.stats import qmc
 
 from ..space import SearchSpace
-from ._genetic import breed, candidate_key, select_survivors
+from ..utils._gc import gc_paused
+from ._genetic import breeder, candidate_key, select_survivors
 from ._records import Outcome
 from ._surrogate import MAX_TRAINING, Surrogate, sample_size
 
@@ -242,16 +243,20 @@ class Strategy(abc.ABC):
         return self._breed_new(n, take=True)
 
     def _breed_new(self, n: int, take: bool, avoid: set | None = None) -> list[dict]:
-        parents = [outcome.params for outcome in self.population]
-        scores = [outcome.score for outcome in self.population]
         avoid = set() if avoid is None else avoid
         out: list[dict] = []
+        make = breeder([outcome.params for outcome in self.population],
+                       [outcome.score for outcome in self.population], self.space, self.rng,
+                       crossover_probability=self.crossover_probability,
+                       mutation_probability=self.mutation_probability,
+                       tournsize=self.tournament_size)
+        with gc_paused():
+            return self._bred_until(n, take, avoid, make, out)
+
+    def _bred_until(self, n: int, take: bool, avoid: set, make, out: list[dict]) -> list[dict]:
         while len(out) < n and not self.exhausted:
             for _ in range(BREED_TRIES):
-                (child,) = breed(parents, scores, self.space, self.rng, n_children=1,
-                                 crossover_probability=self.crossover_probability,
-                                 mutation_probability=self.mutation_probability,
-                                 tournsize=self.tournament_size)
+                child = make()
                 key = candidate_key(child)
                 if key not in self._seen and key not in avoid:
                     avoid.add(key)
