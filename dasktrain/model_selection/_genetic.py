@@ -39,8 +39,8 @@ import numpy as np
 from ..space import SearchSpace, value_key
 from ..utils._gc import with_gc_paused
 
-__all__ = ["as_branches", "breed", "breeder", "candidate_key", "crossover", "mutate", "random_candidate",
-           "select_survivors", "tournament"]
+__all__ = ["as_branches", "breed", "breeder", "candidate_key", "crossover", "mutate",
+           "random_candidate", "select_survivors", "tournament"]
 
 
 def candidate_key(candidate: dict) -> str:
