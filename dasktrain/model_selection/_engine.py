@@ -91,7 +91,7 @@ class SearchEngine:
         self._slots = n_slots if callable(n_slots) else (lambda: n_slots)
         # tasks run one by one as submitted: the candidates are told in the order asked,
         # so a search (steady_state too) is the same from run to run
-        self._in_order = bool(getattr(evaluator.backend, "runs_in_order", False))
+        self._in_order = evaluator.backend.runs_in_order
         self._ask_index: dict[str, int] = {}
         self.deadline = deadline
         self.callbacks = list(callbacks)
@@ -185,8 +185,9 @@ class SearchEngine:
                     asked, context=[outcome.params for outcome in self.strategy.population],
                     deadline=self.deadline)
                 progress.asked.extend(dict.fromkeys(keys))
-                for key in keys:
-                    self._ask_index.setdefault(key, len(self._ask_index))
+                if self._in_order:
+                    for key in keys:
+                        self._ask_index.setdefault(key, len(self._ask_index))
             if not evaluator.in_flight:
                 if asked and not evaluator.out_of_time:
                     continue  # all of them were known already

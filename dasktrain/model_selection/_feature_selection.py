@@ -24,7 +24,8 @@ from .._base import ParallelEstimatorMixin, estimator_instance, fill_doc
 from ..utils import Interval, Options, Predicate
 from ..utils._data import allows_nan
 from ._nsga import NSGA2_STRATEGIES, Objective, check_objectives
-from ._search import GeneticSearchCV, _is_cv, _is_path, _is_real, _is_scoring, inherit_tags
+from ._search import (GeneticSearchCV, _is_cv, _is_path, _is_real, _is_scoring,
+                      inherit_input_tags, inherit_tags)
 
 __all__ = ["GeneticFeatureSelectionCV", "MaskOperators"]
 
@@ -374,12 +375,10 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         self.verbose = verbose
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+        tags = super().__sklearn_tags__()  # a selector: not the estimator's type
         inner = get_tags(self.estimator)
         tags.target_tags.required = inner.target_tags.required
-        tags.input_tags.sparse = inner.input_tags.sparse
-        tags.input_tags.allow_nan = inner.input_tags.allow_nan
-        return tags
+        return inherit_input_tags(tags, inner, pairwise=False)
 
     def _feature_counts(self, n_features: int) -> tuple[int, int]:
         name = type(self).__name__

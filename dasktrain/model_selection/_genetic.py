@@ -291,10 +291,7 @@ def breed(parents: list[dict], scores, space, rng: np.random.Generator,
     """
     make = breeder(parents, scores, space, rng, crossover_probability=crossover_probability,
                    mutation_probability=mutation_probability, tournsize=tournsize)
-    n_children = _check_count("n_children", n_children, 0)
-    if n_children and not parents:
-        raise ValueError("breed needs at least one parent.")
-    return [make() for _ in range(n_children)]
+    return [make() for _ in range(_check_count("n_children", n_children, 0))]
 
 
 def breeder(parents: list[dict], scores, space, rng: np.random.Generator, *,

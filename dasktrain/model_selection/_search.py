@@ -127,6 +127,11 @@ def inherit_tags(tags, estimator, *, pairwise: bool = True):
     tags.classifier_tags = deepcopy(inner.classifier_tags)
     tags.regressor_tags = deepcopy(inner.regressor_tags)
     tags.target_tags = deepcopy(inner.target_tags)
+    return inherit_input_tags(tags, inner, pairwise=pairwise)
+
+
+def inherit_input_tags(tags, inner, *, pairwise: bool = True):
+    """`tags` with the input tags (sparse, NaN, pairwise) of the estimator tags `inner`."""
     if pairwise:
         tags.input_tags.pairwise = inner.input_tags.pairwise
     tags.input_tags.sparse = inner.input_tags.sparse
