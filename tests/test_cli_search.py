@@ -262,6 +262,13 @@ REFUSED_BEFORE_ANY_WORK = [
     ("repeat", "--scoring", lambda tmp: "xyz", r"--scoring 'xyz' is not a scikit-learn scorer"),
     ("repeat", "--scoring", lambda tmp: "acuracy", r"did you mean 'accuracy'"),
     ("search", "--scoring", lambda tmp: "xyz", r"--scoring 'xyz' is not a scikit-learn scorer"),
+    ("repeat", "--scoring", lambda tmp: "f1", (r"--scoring 'f1' cannot score "
+                                                 r"DecisionTreeClassifier on this target: "
+                                                 r"Target is multiclass.*f1_macro")),
+    ("search", "--scoring", lambda tmp: "roc_auc", r"'roc_auc' cannot score .*multi_class"),
+    ("repeat", "--scoring", lambda tmp: "roc_auc_ovr:svc",
+     r"'roc_auc_ovr' cannot score SVC on this target: SVC has none of the following "
+     r"attributes: predict_proba"),
     ("repeat", "--output", a_file, r"--output '.*file' exists and is not a directory"),
     ("search", "--output", lambda tmp: os.path.join(a_file(tmp), "out"),
      r"--output '.*file/out' is not a directory that can be written: Not a directory"),
@@ -282,6 +289,8 @@ def test_bad_scoring_and_output_are_refused_before_any_work(
         args.update({"--space": files["space"], "--generations": "1",
                      "--population-size": "2", "--cv": "2"})
     args[option] = value(tmp_path)
+    if args[option].endswith(":svc"):  # an SVC without probability=True has no predict_proba
+        args[option], args["--estimator"] = args[option][:-4], "sklearn.svm.SVC"
     client = process_cluster.client()
     before = client.run_on_scheduler(scheduler_activity)
     started = time.monotonic()
@@ -400,3 +409,22 @@ def test_ctrl_c_is_one_line_and_exit_130_with_no_worker_traceback(files, tmp_pat
             break
         assert time.monotonic() < deadline, "processes of the command are left running"
         time.sleep(0.2)
+
+
+def test_a_regressor_is_refused_a_classification_metric(files, tmp_path, capsys):
+    frame = pd.read_csv(files["csv"]).drop(columns="species")
+    frame.to_csv(tmp_path / "regression.csv", index=False)
+    assert main(["repeat", str(tmp_path / "regression.csv"), "--target", "petal width (cm)",
+                 "--estimator", "sklearn.tree.DecisionTreeRegressor", "--scoring", "r2",
+                 "--scoring", "accuracy", "--output", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "--scoring 'accuracy' cannot score DecisionTreeRegressor on this target: " \
+           "continuous is not supported" in error
+    assert "'r2'" not in error
+
+
+def test_zero_generations_is_the_initial_population_only():
+    args = build_parser().parse_args(["search", "data.csv", "--target", "y", "--estimator",
+                                      "a.B", "--space", "s.json", "--output", "o",
+                                      "--generations", "0"])
+    assert args.generations == 0
