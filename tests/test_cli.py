@@ -60,8 +60,8 @@ def test_python_m_dasktrain_demo_help():
         (["search", "--max-time", "inf"], 2, "argument --max-time: expected a number"),
         (["search", "--generations", "-1"], 2,
          "argument --generations: expected an int of at least 0, got -1"),
-        (["repeat", "--scheduler", "tcp://host"], 2, "argument --scheduler: expected a Dask "
-                                                     "scheduler address"),
+        (["repeat", "--scheduler", "tcp://host"], 2,
+         "argument --scheduler: expected a Dask scheduler address"),
     ],
 )
 def test_bad_arguments_exit_with_a_message(capsys, argv, code, match):

@@ -267,8 +267,8 @@ REFUSED_BEFORE_ANY_WORK = [
                                                  r"Target is multiclass.*f1_macro")),
     ("search", "--scoring", lambda tmp: "roc_auc", r"'roc_auc' cannot score .*multi_class"),
     ("repeat", "--scoring", lambda tmp: "roc_auc_ovr:svc",
-     r"'roc_auc_ovr' cannot score SVC on this target: SVC has none of the following "
-     r"attributes: predict_proba"),
+     (r"'roc_auc_ovr' cannot score SVC on this target: SVC has none of the following "
+      r"attributes: predict_proba")),
     ("repeat", "--output", a_file, r"--output '.*file' exists and is not a directory"),
     ("search", "--output", lambda tmp: os.path.join(a_file(tmp), "out"),
      r"--output '.*file/out' is not a directory that can be written: Not a directory"),
