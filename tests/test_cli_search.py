@@ -301,7 +301,7 @@ def test_bad_scoring_and_output_are_refused_before_any_work(
     assert error.count("\n") == 1 and error.startswith(f"dasktrain {command}: error: ")
     assert re.search(match, error), error
     assert client.run_on_scheduler(scheduler_activity) == before  # no task was sent
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # imports and a read, not a run
     assert not (tmp_path / "out").exists()
 
 
@@ -351,7 +351,7 @@ def test_a_bad_or_silent_scheduler_is_refused_naming_the_option(
     assert code == 2
     assert re.search(match, error), error
     assert error.splitlines()[-1].startswith(f"dasktrain {command}: error: ")
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # imports and a read, not a run
     assert not (tmp_path / "out").exists()
 
 
@@ -370,7 +370,7 @@ def test_the_command_exits_at_once_without_a_traceback(files, tmp_path, closed_p
 def test_ctrl_c_is_one_line_and_exit_130_with_no_worker_traceback(files, tmp_path):
     """Ctrl-C as a terminal sends it: SIGINT to every process of the command's group."""
     args = ["repeat", files["csv"], "--target", "species", "--estimator",
-            "sklearn.ensemble.RandomForestClassifier", "--param", "n_estimators=600",
+            "sklearn.ensemble.RandomForestClassifier", "--param", "n_estimators=300",
             "--n-repeats", "40", "--output", tmp_path / "out"]  # a fit takes a second or more
     process = subprocess.Popen([sys.executable, "-m", "dasktrain", *map(str, args)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
