@@ -399,6 +399,12 @@ def split_target(frame, target: str, path: str):
     X = frame.drop(columns=[target])
     if X.shape[1] == 0:
         raise CommandError(f"{path!r} has no column besides the target {target!r}")
+    if len(frame) == 0:
+        raise CommandError(f"{path!r} has no rows")
+    missing = int(frame[target].isna().sum())
+    if missing:
+        raise CommandError(f"the target column {target!r} of {path!r} has {missing} missing "
+                           f"value(s) of {len(frame)}; drop or fill those rows first")
     return X, frame[target].to_numpy()
 
 

@@ -202,9 +202,17 @@ def test_bad_space_files_are_clear_errors(files, tmp_path, capsys, content, matc
     ("repeat", {"--estimator": "sklearn.svm.make_svc"}, "is not an estimator class"),
     ("repeat", {"--param": "depth=2"}, "cannot make sklearn.tree.DecisionTreeClassifier"),
     ("repeat", {"--test-size": "1.5"}, "--test-size must be between 0 and 1"),
+    ("search", {"input": "no_rows.csv"}, "'.*no_rows.csv' has no rows"),
+    ("search", {"input": "missing_target.csv"},
+     "the target column 'species' of '.*missing_target.csv' has 2 missing value"),
+    ("repeat", {"input": "missing_target.csv"}, "has 2 missing value.*drop or fill"),
 ])
 def test_input_errors_are_one_line_and_exit_2(files, tmp_path, capsys, command, change, match):
     (tmp_path / "data.json").write_text("{}")
+    frame = pd.read_csv(files["csv"])
+    frame.iloc[:0].to_csv(tmp_path / "no_rows.csv", index=False)
+    frame.assign(species=frame["species"].mask(frame.index < 2)).to_csv(
+        tmp_path / "missing_target.csv", index=False)
     args = {"input": files["csv"], "--target": "species",
             "--estimator": "sklearn.tree.DecisionTreeClassifier", "--output": str(tmp_path / "o")}
     if command == "search":
