@@ -36,6 +36,31 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: an int of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int of at least 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an int of at least 0, got {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got "
+                                         f"{text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text}")
+    return value
+
+
 #: The schemes of a Dask scheduler address that ``--scheduler`` takes (tcp when none is given;
 #: inproc addresses serve only a caller of :func:`main` in the scheduler's own process).
 SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
@@ -374,6 +399,12 @@ def split_target(frame, target: str, path: str):
     X = frame.drop(columns=[target])
     if X.shape[1] == 0:
         raise CommandError(f"{path!r} has no column besides the target {target!r}")
+    if len(frame) == 0:
+        raise CommandError(f"{path!r} has no rows")
+    missing = int(frame[target].isna().sum())
+    if missing:
+        raise CommandError(f"the target column {target!r} of {path!r} has {missing} missing "
+                           f"value(s) of {len(frame)}; drop or fill those rows first")
     return X, frame[target].to_numpy()
 
 
@@ -554,6 +585,7 @@ def _prepare(args, *, needs_space: bool):
     if args.scheduler:
         _check_scheduler_listens(args.scheduler)
     X, y = split_target(read_table(args.input), args.target, args.input)
+    _check_scoring_fits(_scoring_names(args), estimator, X, y)
     args.created_directories = _make_output_directory(args.output)
     return X, y, estimator, space
 
@@ -579,6 +611,74 @@ def _check_scorer_name(name: str) -> None:
     raise CommandError(f"--scoring {name!r} is not a scikit-learn scorer name; {hint}"
                        "the names are those of sklearn.metrics.get_scorer_names(), e.g. "
                        "accuracy, roc_auc, f1_macro, neg_log_loss, r2, neg_mean_squared_error")
+
+
+def _check_scoring_fits(names: list[str], estimator, X, y) -> None:
+    """CommandError naming --scoring when a scorer cannot score `estimator` on target `y`.
+
+    Each scorer scores a stand-in before any work: a scikit-learn dummy (a
+    classifier predicting the class priors, a regressor the mean) fitted on `y`,
+    with the prediction methods of `estimator` only. A scorer that fails on it
+    (a binary metric on a multiclass target, a classification metric on a
+    continuous one, predict_proba that the estimator lacks...) would fail the same
+    way after the whole run.
+    """
+    if not names:
+        return
+    from sklearn.base import is_classifier, is_regressor
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.metrics import get_scorer
+    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.multiclass import type_of_target
+
+    def has(method):
+        return lambda stand_in: method in stand_in.methods
+
+    class StandIn(DummyClassifier):
+        def __init__(self, *, methods=()):
+            super().__init__(strategy="prior")
+            self.methods = methods
+
+        @available_if(has("predict_proba"))
+        def predict_proba(self, X):
+            return super().predict_proba(X)
+
+        @available_if(has("predict_log_proba"))
+        def predict_log_proba(self, X):
+            return super().predict_log_proba(X)
+
+        @available_if(has("decision_function"))
+        def decision_function(self, X):
+            proba = super().predict_proba(X)
+            return proba[:, 1] if proba.shape[1] == 2 else proba
+
+    StandIn.__name__ = StandIn.__qualname__ = type(estimator).__name__  # in messages
+    if is_classifier(estimator):
+        methods = tuple(method for method in
+                        ("predict_proba", "predict_log_proba", "decision_function")
+                        if hasattr(estimator, method))
+        stand_in = StandIn(methods=methods)
+    elif is_regressor(estimator):
+        stand_in = DummyRegressor()
+    else:
+        return
+    try:
+        stand_in.fit(X, y)
+    except (TypeError, ValueError):
+        return  # a target scikit-learn's dummies do not take: leave it to the estimator
+    for name in names:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                get_scorer(name)(stand_in, X, y)
+        except (AttributeError, TypeError, ValueError) as error:
+            message = " ".join(str(error).split())
+            hint = ""
+            if not isinstance(error, AttributeError) and type_of_target(y) == "multiclass":
+                hint = (" (for a multiclass target: accuracy, balanced_accuracy, f1_macro, "
+                        "roc_auc_ovr, neg_log_loss...)")
+            raise CommandError(f"--scoring {name!r} cannot score {type(estimator).__name__} "
+                               f"on this target: {message}{hint}") from None
 
 
 def _make_output_directory(path: str) -> list[str]:
@@ -702,8 +802,9 @@ def add_search_command(subparsers) -> argparse.ArgumentParser:
     _add_data_arguments(parser)
     parser.add_argument("--space", required=True, metavar="FILE",
                         help="the search space, a JSON or YAML file (format above)")
-    parser.add_argument("--generations", type=positive_int, default=10, metavar="N",
-                        help="generations after the initial population (default: 10)")
+    parser.add_argument("--generations", type=non_negative_int, default=10, metavar="N",
+                        help="generations after the initial population; 0 evaluates the "
+                             "initial population only (default: 10)")
     parser.add_argument("--population-size", type=positive_int, default=20, metavar="N",
                         help="candidates per generation (default: 20)")
     parser.add_argument("--cv", type=positive_int, default=5, metavar="K",
@@ -715,7 +816,7 @@ def add_search_command(subparsers) -> argparse.ArgumentParser:
                         default="generational",
                         help="breed a whole generation at a time, or a child as each "
                              "evaluation ends (default: generational)")
-    parser.add_argument("--max-time", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--max-time", type=positive_seconds, default=None, metavar="SECONDS",
                         help="stop the search after this many seconds (default: no limit)")
     parser.set_defaults(run=lambda args: _run_command(run_search, args))
     return parser

@@ -41,6 +41,52 @@ def _import_mlflow():
     return mlflow
 
 
+#: Seconds to wait for an HTTP tracking server to answer before a search starts.
+REACHABLE_TIMEOUT = 5.0
+
+
+def _check_tracking_server(uri: str, timeout: float = REACHABLE_TIMEOUT) -> None:
+    """Raise ConnectionError naming `uri` unless an HTTP(S) tracking server answers there.
+
+    One request to the server's ``/health`` page, with `timeout` and no retries;
+    any HTTP answer (even an error status, say from a proxy asking for a login)
+    counts as reachable: only a server that cannot be reached is refused. Other
+    stores (a local folder, ``sqlite:``, ``databricks``) are not checked. MLflow's
+    own retry and time-out settings are neither read nor changed.
+
+    Examples
+    --------
+    >>> _check_tracking_server("sqlite:///mlflow.db")  # not an HTTP store: nothing to check
+    """
+    import ssl
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme.lower() not in ("http", "https"):
+        return
+    health = urllib.parse.urlunsplit(
+        (parts.scheme, parts.netloc, parts.path.rstrip("/") + "/health", "", ""))
+    try:
+        with urllib.request.urlopen(health, timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        return  # a server answered
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        if isinstance(reason, (ssl.SSLError, ssl.CertificateError)):
+            return  # a server answered; MLflow has its own TLS settings
+        if isinstance(reason, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
+        raise ConnectionError(
+            f"MLflowCallback cannot reach the MLflow tracking server at {uri!r} ({reason}). "
+            "Start the server, or pass a reachable 'tracking_uri' (or set "
+            "MLFLOW_TRACKING_URI); a local store such as 'sqlite:///mlflow.db' needs no "
+            "server."
+        ) from None
+
+
 def _param_text(value) -> str:
     """`value` as MLflow parameter text, shortened to MLflow's limit."""
     text = value if isinstance(value, str) else repr(value)
@@ -167,6 +213,7 @@ class MLflowCallback(Callback):
         self.model_uri_ = None
         self._client = None
         self._runs = {}
+        self._started = None  # False while on_start runs, or when it failed; True after
 
     def _params(self) -> dict:
         return {"experiment_name": self.experiment_name, "tracking_uri": self.tracking_uri,
@@ -186,6 +233,11 @@ class MLflowCallback(Callback):
         uri = self.tracking_uri
         if isinstance(uri, os.PathLike):
             uri = os.path.abspath(os.fspath(uri))
+        self._client = None
+        self.run_id_ = None
+        self._started = False
+        # before MLflow's own client, which retries an unreachable server for minutes
+        _check_tracking_server(uri if uri is not None else mlflow.get_tracking_uri())
         self._client = mlflow.MlflowClient(tracking_uri=uri)
         self.experiment_id_ = self._experiment_id()
         estimator = getattr(search, "estimator", None)
@@ -202,6 +254,7 @@ class MLflowCallback(Callback):
         self.model_uri_ = None
         self._runs = {}
         self._log_params(self.run_id_, self._search_params(search))
+        self._started = True
 
     def on_generation(self, search, record: dict) -> None:
         """Log the generation's summary and its candidates as nested runs; never stops."""
@@ -221,8 +274,14 @@ class MLflowCallback(Callback):
         return None
 
     def on_end(self, search) -> None:
-        """Log the candidates not logged yet, the best result and model; finish the run."""
+        """Log the candidates not logged yet, the best result and model; finish the run.
+
+        Does nothing when ``on_start`` failed for this search (its error is the one
+        that matters).
+        """
         if self.run_id_ is None:
+            if getattr(self, "_started", None) is False:
+                return
             self.on_start(search)
         cv_results = getattr(search, "cv_results_", None)
         if cv_results is not None and "params" in cv_results:

@@ -55,6 +55,13 @@ def test_python_m_dasktrain_demo_help():
         (["demo", "--n-workers", "two"], 2, "argument --n-workers: expected an int of at least 1"),
         (["no-such-command"], 2, "invalid choice: 'no-such-command'"),
         (["demo", "--bogus"], 2, "unrecognized arguments: --bogus"),
+        (["search", "--max-time", "-1"], 2,
+         "argument --max-time: expected a number of seconds above 0, got -1"),
+        (["search", "--max-time", "inf"], 2, "argument --max-time: expected a number"),
+        (["search", "--generations", "-1"], 2,
+         "argument --generations: expected an int of at least 0, got -1"),
+        (["repeat", "--scheduler", "tcp://host"], 2,
+         "argument --scheduler: expected a Dask scheduler address"),
     ],
 )
 def test_bad_arguments_exit_with_a_message(capsys, argv, code, match):

@@ -202,9 +202,17 @@ def test_bad_space_files_are_clear_errors(files, tmp_path, capsys, content, matc
     ("repeat", {"--estimator": "sklearn.svm.make_svc"}, "is not an estimator class"),
     ("repeat", {"--param": "depth=2"}, "cannot make sklearn.tree.DecisionTreeClassifier"),
     ("repeat", {"--test-size": "1.5"}, "--test-size must be between 0 and 1"),
+    ("search", {"input": "no_rows.csv"}, "'.*no_rows.csv' has no rows"),
+    ("search", {"input": "missing_target.csv"},
+     "the target column 'species' of '.*missing_target.csv' has 2 missing value"),
+    ("repeat", {"input": "missing_target.csv"}, "has 2 missing value.*drop or fill"),
 ])
 def test_input_errors_are_one_line_and_exit_2(files, tmp_path, capsys, command, change, match):
     (tmp_path / "data.json").write_text("{}")
+    frame = pd.read_csv(files["csv"])
+    frame.iloc[:0].to_csv(tmp_path / "no_rows.csv", index=False)
+    frame.assign(species=frame["species"].mask(frame.index < 2)).to_csv(
+        tmp_path / "missing_target.csv", index=False)
     args = {"input": files["csv"], "--target": "species",
             "--estimator": "sklearn.tree.DecisionTreeClassifier", "--output": str(tmp_path / "o")}
     if command == "search":
@@ -262,6 +270,13 @@ REFUSED_BEFORE_ANY_WORK = [
     ("repeat", "--scoring", lambda tmp: "xyz", r"--scoring 'xyz' is not a scikit-learn scorer"),
     ("repeat", "--scoring", lambda tmp: "acuracy", r"did you mean 'accuracy'"),
     ("search", "--scoring", lambda tmp: "xyz", r"--scoring 'xyz' is not a scikit-learn scorer"),
+    ("repeat", "--scoring", lambda tmp: "f1", (r"--scoring 'f1' cannot score "
+                                                 r"DecisionTreeClassifier on this target: "
+                                                 r"Target is multiclass.*f1_macro")),
+    ("search", "--scoring", lambda tmp: "roc_auc", r"'roc_auc' cannot score .*multi_class"),
+    ("repeat", "--scoring", lambda tmp: "roc_auc_ovr:svc",
+     (r"'roc_auc_ovr' cannot score SVC on this target: SVC has none of the following "
+      r"attributes: predict_proba")),
     ("repeat", "--output", a_file, r"--output '.*file' exists and is not a directory"),
     ("search", "--output", lambda tmp: os.path.join(a_file(tmp), "out"),
      r"--output '.*file/out' is not a directory that can be written: Not a directory"),
@@ -282,6 +297,8 @@ def test_bad_scoring_and_output_are_refused_before_any_work(
         args.update({"--space": files["space"], "--generations": "1",
                      "--population-size": "2", "--cv": "2"})
     args[option] = value(tmp_path)
+    if args[option].endswith(":svc"):  # an SVC without probability=True has no predict_proba
+        args[option], args["--estimator"] = args[option][:-4], "sklearn.svm.SVC"
     client = process_cluster.client()
     before = client.run_on_scheduler(scheduler_activity)
     started = time.monotonic()
@@ -292,7 +309,7 @@ def test_bad_scoring_and_output_are_refused_before_any_work(
     assert error.count("\n") == 1 and error.startswith(f"dasktrain {command}: error: ")
     assert re.search(match, error), error
     assert client.run_on_scheduler(scheduler_activity) == before  # no task was sent
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # imports and a read, not a run
     assert not (tmp_path / "out").exists()
 
 
@@ -342,7 +359,7 @@ def test_a_bad_or_silent_scheduler_is_refused_naming_the_option(
     assert code == 2
     assert re.search(match, error), error
     assert error.splitlines()[-1].startswith(f"dasktrain {command}: error: ")
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # imports and a read, not a run
     assert not (tmp_path / "out").exists()
 
 
@@ -361,7 +378,7 @@ def test_the_command_exits_at_once_without_a_traceback(files, tmp_path, closed_p
 def test_ctrl_c_is_one_line_and_exit_130_with_no_worker_traceback(files, tmp_path):
     """Ctrl-C as a terminal sends it: SIGINT to every process of the command's group."""
     args = ["repeat", files["csv"], "--target", "species", "--estimator",
-            "sklearn.ensemble.RandomForestClassifier", "--param", "n_estimators=600",
+            "sklearn.ensemble.RandomForestClassifier", "--param", "n_estimators=300",
             "--n-repeats", "40", "--output", tmp_path / "out"]  # a fit takes a second or more
     process = subprocess.Popen([sys.executable, "-m", "dasktrain", *map(str, args)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -400,3 +417,22 @@ def test_ctrl_c_is_one_line_and_exit_130_with_no_worker_traceback(files, tmp_pat
             break
         assert time.monotonic() < deadline, "processes of the command are left running"
         time.sleep(0.2)
+
+
+def test_a_regressor_is_refused_a_classification_metric(files, tmp_path, capsys):
+    frame = pd.read_csv(files["csv"]).drop(columns="species")
+    frame.to_csv(tmp_path / "regression.csv", index=False)
+    assert main(["repeat", str(tmp_path / "regression.csv"), "--target", "petal width (cm)",
+                 "--estimator", "sklearn.tree.DecisionTreeRegressor", "--scoring", "r2",
+                 "--scoring", "accuracy", "--output", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "--scoring 'accuracy' cannot score DecisionTreeRegressor on this target: " \
+           "continuous is not supported" in error
+    assert "'r2'" not in error
+
+
+def test_zero_generations_is_the_initial_population_only():
+    args = build_parser().parse_args(["search", "data.csv", "--target", "y", "--estimator",
+                                      "a.B", "--space", "s.json", "--output", "o",
+                                      "--generations", "0"])
+    assert args.generations == 0

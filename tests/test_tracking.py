@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
+import os
 import pickle
+import re
+import socket
 import sys
+import threading
+import time
 
 import mlflow
 import mlflow.sklearn
@@ -15,8 +21,7 @@ from sklearn.tree import DecisionTreeClassifier
 from dasktrain import GeneticSearchCV
 from dasktrain.callbacks import Callback
 from dasktrain.space import Integer
-from dasktrain.tracking import MLflowCallback
-
+from dasktrain.tracking import MLflowCallback, _check_tracking_server
 
 X, y = load_iris(return_X_y=True)
 # Save quickly in tests: no skops type scan, no requirement inference (a few seconds each).
@@ -196,3 +201,63 @@ def test_default_experiment_comes_from_the_environment(store, client, monkeypatc
     callback.on_end(StreamingSearch())
     experiment = client.get_experiment(callback.experiment_id_)
     assert experiment.name == "from-env"
+
+
+@pytest.fixture
+def closed_port():
+    """A port on 127.0.0.1 that refuses connections: bound (so no one takes it), not listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("through", ["tracking_uri", "MLFLOW_TRACKING_URI"])
+def test_an_unreachable_server_fails_within_seconds_before_the_search_starts(
+        closed_port, monkeypatch, through):
+    uri = f"http://127.0.0.1:{closed_port}"
+    mlflow_settings = {name: value for name, value in os.environ.items()
+                       if name.startswith("MLFLOW_HTTP")}
+    if through == "tracking_uri":
+        callback = MLflowCallback(tracking_uri=uri, log_model=False)
+    else:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        callback = MLflowCallback(log_model=False)
+    probe = CountLoggedRuns(callback)
+    search = small_search(callback, probe)
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match=re.escape(
+            f"MLflowCallback cannot reach the MLflow tracking server at {uri!r}")):
+        search.fit(X, y)
+    assert time.monotonic() - started < 10  # MLflow's own retries took 366 s
+    assert probe.counts == [] and not hasattr(search, "cv_results_")  # nothing evaluated
+    assert callback.run_id_ is None
+    # MLflow's global configuration is as it was
+    assert {name: value for name, value in os.environ.items()
+            if name.startswith("MLFLOW_HTTP")} == mlflow_settings
+
+
+class AnswerEverything(http.server.BaseHTTPRequestHandler):
+    """An HTTP server that is not MLflow: every page is 404 (a proxy's login page, say)."""
+
+    def do_GET(self):
+        self.send_error(404)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_any_http_answer_counts_as_a_reachable_server():
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), AnswerEverything) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            _check_tracking_server(f"http://127.0.0.1:{server.server_address[1]}/prefix/")
+        finally:
+            server.shutdown()
+            thread.join()
+
+
+@pytest.mark.parametrize("uri", ["sqlite:///nowhere/mlflow.db", "file:///nowhere", "databricks",
+                                 "/a/local/folder"])
+def test_stores_that_are_not_http_are_not_probed(uri):
+    _check_tracking_server(uri)
