@@ -36,8 +36,8 @@ def reference():
     return _selector().fit(X, Y)
 
 
-@parametrize_with_checks([GeneticFeatureSelectionCV(LogisticRegression(), cv=3,
-                                                    population_size=3, generations=1)])
+@parametrize_with_checks([GeneticFeatureSelectionCV(LogisticRegression(), cv=2,
+                                                    population_size=2, generations=1)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -79,8 +79,13 @@ def test_masks_stay_within_min_and_max_features():
     assert 2 <= selector.n_features_ <= 3
 
 
-def test_same_selection_on_every_backend(backend):
-    reference = _selector(population_size=4, generations=1).fit(X, Y)
+@pytest.fixture(scope="module")
+def small_reference():
+    return _selector(population_size=4, generations=1).fit(X, Y)
+
+
+def test_same_selection_on_every_backend(backend, small_reference):
+    reference = small_reference
     selector = _selector(population_size=4, generations=1, **backend).fit(X, Y)
     for key in ("params", "mean_test_score", "pareto_rank", "n_features"):
         assert list(selector.cv_results_[key]) == list(reference.cv_results_[key]), key

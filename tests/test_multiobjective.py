@@ -251,8 +251,13 @@ def test_refit_callable_over_the_front(reference):
     assert search.best_estimator_.max_depth == search.best_params_["max_depth"]
 
 
-def test_same_front_on_every_backend(backend):
-    reference = _search(population_size=4, generations=1).fit(X, Y)
+@pytest.fixture(scope="module")
+def small_reference():
+    return _search(population_size=4, generations=1).fit(X, Y)
+
+
+def test_same_front_on_every_backend(backend, small_reference):
+    reference = small_reference
     search = _search(population_size=4, generations=1, **backend).fit(X, Y)
     for key in ("params", "mean_test_score", "mean_depth_limit", "pareto_rank", "generation"):
         assert list(search.cv_results_[key]) == list(reference.cv_results_[key]), key
@@ -320,3 +325,12 @@ def test_a_callable_cost_named_as_a_metric_is_rejected():
     search = _search(scoring=["accuracy", "f1_macro"], objectives=["f1_macro", _named_score])
     with pytest.raises(ValueError, match="'objectives' parameter.*'accuracy'"):
         search.fit(X, Y)
+
+
+def test_a_checkpointed_search_resumes_to_the_same_front(tmp_path, reference):
+    path = tmp_path / "search.ckpt"
+    _search(generations=1, checkpoint=path).fit(X, Y)
+    resumed = _search(checkpoint=path).fit(X, Y)  # two generations: one more than saved
+    for key in ("params", "mean_test_score", "mean_depth_limit", "pareto_rank"):
+        assert list(resumed.cv_results_[key]) == list(reference.cv_results_[key]), key
+    assert resumed.pareto_front_.tolist() == reference.pareto_front_.tolist()
