@@ -28,7 +28,6 @@ import sys
 import warnings
 
 import numpy as np
-
 from _common import Timer, log, target
 
 #: A Python with TPOT 1.x installed (TPOT pins its own dependencies: a separate venv).
@@ -104,7 +103,7 @@ def tpot_points(quick: bool, population: int, generations: int) -> dict:
     frame = frame[np.isfinite(frame["accuracy_score"].astype(float))]
     return {"points": np.column_stack([1 - frame["accuracy_score"].astype(float),
                                        frame["model_size"].astype(float)]).tolist(),
-            "seconds": seconds, "evaluated": int(len(search.evaluated_individuals)),
+            "seconds": seconds, "evaluated": len(search.evaluated_individuals),
             "version": tpot.__version__}
 
 
@@ -113,7 +112,7 @@ def _run_tpot(quick: bool, population: int, generations: int) -> dict | None:
         return None
     command = [TPOT_PYTHON, os.path.abspath(__file__), "--tpot", str(int(quick)),
                str(population), str(generations)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3600,
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False,
                           cwd=os.path.dirname(os.path.abspath(__file__)))
     if done.returncode:
         log(f"TPOT failed: {done.stderr[-2000:]}")
@@ -307,4 +306,5 @@ if __name__ == "__main__":
     for item in result["targets"]:
         print(f"- {item['name']}: {item['value']:.4g} ({item['kind']} {item['limit']}) "
               f"met={item['met']}")
-    json.dump(result, open("/tmp/bench_multiobjective.json", "w"), indent=1, default=str)
+    with open("/tmp/bench_multiobjective.json", "w") as out:
+        json.dump(result, out, indent=1, default=str)

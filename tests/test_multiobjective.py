@@ -18,8 +18,14 @@ from sklearn.tree import DecisionTreeClassifier
 
 from dasktrain import GeneticSearchCV
 from dasktrain.model_selection._genetic import candidate_key
-from dasktrain.model_selection._nsga import (NSGA2, NSGA2SteadyState, SpaceOperators,
-                                             crowding_distances, nsga2_order, pareto_ranks)
+from dasktrain.model_selection._nsga import (
+    NSGA2,
+    NSGA2SteadyState,
+    SpaceOperators,
+    crowding_distances,
+    nsga2_order,
+    pareto_ranks,
+)
 from dasktrain.model_selection._records import Outcome
 from dasktrain.space import Integer, SearchSpace
 
@@ -193,8 +199,8 @@ def test_generational_population_is_the_selection_of_parents_and_children():
 # --------------------------------------------------------------------------- GeneticSearchCV
 
 def _search(**options):
-    params = dict(population_size=6, generations=2, cv=3, random_state=0,
-                  objectives=["score", depth_limit])
+    params = {"population_size": 6, "generations": 2, "cv": 3, "random_state": 0,
+              "objectives": ["score", depth_limit]}
     params.update(options)
     return GeneticSearchCV(DecisionTreeClassifier(random_state=0), SPACE, **params)
 
