@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import pickle
 
@@ -26,7 +27,7 @@ X, Y = make_classification(n_samples=150, n_features=8, n_informative=3, n_redun
 
 
 def _selector(**options):
-    params = dict(cv=3, population_size=6, generations=2, random_state=0)
+    params = {"cv": 3, "population_size": 6, "generations": 2, "random_state": 0}
     params.update(options)
     return GeneticFeatureSelectionCV(LogisticRegression(), **params)
 
@@ -36,8 +37,8 @@ def reference():
     return _selector().fit(X, Y)
 
 
-@parametrize_with_checks([GeneticFeatureSelectionCV(LogisticRegression(), cv=3,
-                                                    population_size=3, generations=1)])
+@parametrize_with_checks([GeneticFeatureSelectionCV(LogisticRegression(), cv=2,
+                                                    population_size=2, generations=1)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -79,8 +80,13 @@ def test_masks_stay_within_min_and_max_features():
     assert 2 <= selector.n_features_ <= 3
 
 
-def test_same_selection_on_every_backend(backend):
-    reference = _selector(population_size=4, generations=1).fit(X, Y)
+@pytest.fixture(scope="module")
+def small_reference():
+    return _selector(population_size=4, generations=1).fit(X, Y)
+
+
+def test_same_selection_on_every_backend(backend, small_reference):
+    reference = small_reference
     selector = _selector(population_size=4, generations=1, **backend).fit(X, Y)
     for key in ("params", "mean_test_score", "pareto_rank", "n_features"):
         assert list(selector.cv_results_[key]) == list(reference.cv_results_[key]), key
@@ -124,7 +130,7 @@ def test_mask_operators_keep_the_bounds(seed):
     rng = np.random.default_rng(seed)
     operators = MaskOperators(10, 3, 5)
     masks = [operators.sample(rng) for _ in range(50)]
-    for first, second in zip(masks, masks[1:]):
+    for first, second in itertools.pairwise(masks):
         for child in (operators.crossover(first, second, rng), operators.mutate(first, rng)):
             features = child["features"]
             assert 3 <= len(features) <= 5
@@ -143,15 +149,15 @@ def test_mask_operators_keep_the_bounds(seed):
 
 BAD = [
     ({"min_features": 5, "max_features": 3},
-     r"The 'min_features' parameter of GeneticFeatureSelectionCV must be at most "
-     r"'max_features' \(3\)"),
+     (r"The 'min_features' parameter of GeneticFeatureSelectionCV must be at most "
+      r"'max_features' \(3\)")),
     ({"min_features": 9}, r"'min_features' parameter .* at most the number of features"),
     ({"max_features": 9}, r"'max_features' parameter .* at most the number of features"),
     ({"min_features": 0}, r"'min_features' parameter of GeneticFeatureSelectionCV must be"),
-    ({"objectives": []}, r"'objectives' parameter of GeneticFeatureSelectionCV must hold at "
-                         r"least one"),
-    ({"objectives": ["score", "n_trees"]}, r"'objectives' parameter of "
-                                           r"GeneticFeatureSelectionCV.*Got 'n_trees'"),
+    ({"objectives": []},
+     r"'objectives' parameter of GeneticFeatureSelectionCV must hold at least one"),
+    ({"objectives": ["score", "n_trees"]},
+     r"'objectives' parameter of GeneticFeatureSelectionCV.*Got 'n_trees'"),
     ({"scoring": ["accuracy"]}, r"'objectives' parameter.*Got 'score'"),
 ]
 

@@ -18,8 +18,14 @@ from sklearn.tree import DecisionTreeClassifier
 
 from dasktrain import GeneticSearchCV
 from dasktrain.model_selection._genetic import candidate_key
-from dasktrain.model_selection._nsga import (NSGA2, NSGA2SteadyState, SpaceOperators,
-                                             crowding_distances, nsga2_order, pareto_ranks)
+from dasktrain.model_selection._nsga import (
+    NSGA2,
+    NSGA2SteadyState,
+    SpaceOperators,
+    crowding_distances,
+    nsga2_order,
+    pareto_ranks,
+)
 from dasktrain.model_selection._records import Outcome
 from dasktrain.space import Integer, SearchSpace
 
@@ -193,8 +199,8 @@ def test_generational_population_is_the_selection_of_parents_and_children():
 # --------------------------------------------------------------------------- GeneticSearchCV
 
 def _search(**options):
-    params = dict(population_size=6, generations=2, cv=3, random_state=0,
-                  objectives=["score", depth_limit])
+    params = {"population_size": 6, "generations": 2, "cv": 3, "random_state": 0,
+              "objectives": ["score", depth_limit]}
     params.update(options)
     return GeneticSearchCV(DecisionTreeClassifier(random_state=0), SPACE, **params)
 
@@ -251,8 +257,13 @@ def test_refit_callable_over_the_front(reference):
     assert search.best_estimator_.max_depth == search.best_params_["max_depth"]
 
 
-def test_same_front_on_every_backend(backend):
-    reference = _search(population_size=4, generations=1).fit(X, Y)
+@pytest.fixture(scope="module")
+def small_reference():
+    return _search(population_size=4, generations=1).fit(X, Y)
+
+
+def test_same_front_on_every_backend(backend, small_reference):
+    reference = small_reference
     search = _search(population_size=4, generations=1, **backend).fit(X, Y)
     for key in ("params", "mean_test_score", "mean_depth_limit", "pareto_rank", "generation"):
         assert list(search.cv_results_[key]) == list(reference.cv_results_[key]), key
@@ -320,3 +331,12 @@ def test_a_callable_cost_named_as_a_metric_is_rejected():
     search = _search(scoring=["accuracy", "f1_macro"], objectives=["f1_macro", _named_score])
     with pytest.raises(ValueError, match="'objectives' parameter.*'accuracy'"):
         search.fit(X, Y)
+
+
+def test_a_checkpointed_search_resumes_to_the_same_front(tmp_path, reference):
+    path = tmp_path / "search.ckpt"
+    _search(generations=1, checkpoint=path).fit(X, Y)
+    resumed = _search(checkpoint=path).fit(X, Y)  # two generations: one more than saved
+    for key in ("params", "mean_test_score", "mean_depth_limit", "pareto_rank"):
+        assert list(resumed.cv_results_[key]) == list(reference.cv_results_[key]), key
+    assert resumed.pareto_front_.tolist() == reference.pareto_front_.tolist()

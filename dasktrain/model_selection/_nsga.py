@@ -21,8 +21,8 @@ not a finite number, is ranked after every candidate that did not.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from deap import base
@@ -169,7 +169,7 @@ class _Fitness(base.Fitness):
 class _Point:
     """What DEAP's selection functions sort: a position and a fitness."""
 
-    __slots__ = ("index", "fitness")
+    __slots__ = ("fitness", "index")
 
     def __init__(self, index: int, values):
         self.index = index

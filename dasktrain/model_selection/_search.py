@@ -571,10 +571,10 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
 
     def _make_strategy(self, space, rng, objectives):
         """The strategy: the `strategy` parameter's, or its NSGA-II form with `objectives`."""
-        options = dict(population_size=self.population_size,
-                       crossover_probability=self.crossover_probability,
-                       mutation_probability=self.mutation_probability,
-                       tournament_size=self.tournament_size, elitism=self.elitism)
+        options = {"population_size": self.population_size,
+                   "crossover_probability": self.crossover_probability,
+                   "mutation_probability": self.mutation_probability,
+                   "tournament_size": self.tournament_size, "elitism": self.elitism}
         if objectives is None:
             return STRATEGIES[self.strategy](space, rng, init=self.init,
                                              screening=self.screening, **options)
