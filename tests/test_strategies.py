@@ -134,6 +134,35 @@ def test_steady_state_breeds_after_the_first_population_and_replaces_the_worst()
     assert any(o.params == best for o in strategy.population)
 
 
+def test_steady_state_replaces_the_worst_as_a_pass_over_the_population_would():
+    """Scores with ties, failures (NaN) and -inf, and a restored state: each
+    tell replaces the member a brute-force pass picks (lowest score, NaN as -inf, the
+    first such member on ties), and only when the newcomer beats it; also after the same
+    strategy is set back to an earlier state."""
+    rng = np.random.default_rng(1)
+    values = [*np.round(np.linspace(0.0, 1.0, 21), 2), -math.inf, math.nan]
+    options = dict(OPTIONS, population_size=30)
+    strategy = SteadyState(SPACE, np.random.default_rng(0), **options)
+    for step in range(300):
+        if step == 40:
+            saved = strategy.state()
+        if step == 100:  # rewound to an earlier population of the same size
+            strategy.set_state(saved)
+        candidate = SPACE.sample(rng)
+        new = Outcome(candidate_key(candidate), candidate, float(rng.choice(values)), "ok")
+        expected = list(strategy.population)
+        if len(expected) < options["population_size"]:
+            expected.append(new)
+        else:
+            keys = [-math.inf if math.isnan(o.score) else o.score for o in expected]
+            worst = keys.index(min(keys))
+            if not math.isnan(new.score) and (math.isnan(expected[worst].score)
+                                              or new.score > expected[worst].score):
+                expected[worst] = new
+        strategy.tell(new)
+        assert strategy.population == expected
+
+
 @pytest.mark.parametrize("screening", [1.0, 8.0])
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_strategies_save_and_restore_their_state(name, screening):

@@ -334,8 +334,15 @@ class _Breeder:
         self.parents = parents
         self.fitness = [float(score) for score in scores]
         self.branches = branches
-        self.index = [_branch_of(branches, parent) for parent in parents]
+        self._index: dict[int, int | None] = {}  # parent -> its branch, found when first drawn
         self.rng, self.cxpb, self.mutpb, self.tournsize = rng, cxpb, mutpb, tournsize
+
+    def _branch(self, parent: int) -> int:
+        # Found lazily: a strategy breeds a few children per call from a population of
+        # hundreds, so finding every parent's branch up front would cost more than breeding.
+        if parent not in self._index:
+            self._index[parent] = _branch_of(self.branches, self.parents[parent])
+        return self._index[parent]
 
     def _winners(self, k: int) -> list[int]:
         n, rng = len(self.fitness), self.rng
@@ -345,15 +352,15 @@ class _Breeder:
     def __call__(self) -> dict:
         if not self.parents:
             raise ValueError("breed needs at least one parent.")
-        parents, index, rng = self.parents, self.index, self.rng
+        parents, rng = self.parents, self.rng
         draw = rng.random()
         if draw < self.cxpb:
             first, second = self._winners(2)
-            child, _ = _crossover_in(parents[first], parents[second], index[first],
-                                     index[second], self.branches, rng, 0.5)
+            child, _ = _crossover_in(parents[first], parents[second], self._branch(first),
+                                     self._branch(second), self.branches, rng, 0.5)
         elif draw < self.cxpb + self.mutpb:
             (chosen,) = self._winners(1)
-            child = _mutate_in(parents[chosen], index[chosen], self.branches, rng, None)
+            child = _mutate_in(parents[chosen], self._branch(chosen), self.branches, rng, None)
         else:
             (chosen,) = self._winners(1)
             child = dict(parents[chosen])

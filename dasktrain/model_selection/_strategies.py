@@ -18,6 +18,7 @@ candidates run, for client-side work the next ask needs (the surrogate's fit).
 from __future__ import annotations
 
 import abc
+import heapq
 import math
 
 import numpy as np
@@ -424,6 +425,11 @@ class Generational(Strategy):
         return super().state()
 
 
+def _rank_key(score: float) -> float:
+    """A score as a heap key: a failed (NaN) score as low as -inf."""
+    return -math.inf if math.isnan(score) else score
+
+
 class SteadyState(Strategy):
     """One child at a time: each finished candidate may replace the worst of the population.
 
@@ -455,6 +461,7 @@ class SteadyState(Strategy):
         self._n_asked = 0
         self._n_told = 0
         self._design: list[dict] = []  # the first population, drawn at once, asked in parts
+        self._worst: list[tuple[float, int]] | None = None  # heap of (score, member index)
 
     def ask(self, n: int) -> list[dict]:
         out: list[dict] = []
@@ -480,11 +487,17 @@ class SteadyState(Strategy):
         if len(self.population) < self.population_size:
             self.population.append(outcome)
             return
-        ranked = [-math.inf if math.isnan(o.score) else o.score for o in self.population]
-        worst = int(np.argmin(ranked))
+        if self._worst is None or len(self._worst) != len(self.population):
+            self._worst = [(_rank_key(member.score), index)
+                           for index, member in enumerate(self.population)]
+            heapq.heapify(self._worst)
+        # The heap's root is the lowest score, the first such member on ties (as argmin):
+        # each tell costs O(log population) instead of a pass over the population.
+        worst = self._worst[0][1]
         current = self.population[worst].score
         if not math.isnan(outcome.score) and (math.isnan(current) or outcome.score > current):
             self.population[worst] = outcome
+            heapq.heapreplace(self._worst, (_rank_key(outcome.score), worst))
 
     def _told(self, outcome: Outcome) -> bool:
         self._n_told += 1
@@ -507,6 +520,7 @@ class SteadyState(Strategy):
     def set_state(self, state: dict) -> None:
         super().set_state(state)
         self._n_told = self._n_asked = state["n_told"]
+        self._worst = None
 
 
 #: Strategy name (the ``strategy`` parameter of GeneticSearchCV) -> class.
