@@ -10,6 +10,14 @@
    slows Python down).
 2. Evaluate: a whole GeneticSearchCV over DummyClassifier with 5k candidate
    evaluations (quick: 500) on the cluster: wall time and client peak memory.
+3. Client cost per evaluation as the search grows (issue 17): one search of
+   population 500 over 41 generations (20.5k evaluations; quick: 100 x 11),
+   each strategy with its default screening, on the cluster. A callback notes
+   the CPU time of the client's main thread (``time.thread_time``: breeding,
+   screening, submitting, collecting, bookkeeping; not the workers, not
+   Dask's event-loop thread) at every generation; the cost per evaluation
+   over evaluations 500-1,500 is compared with that over the last 1,000
+   (19.5k-20.5k). CPU time, unlike wall time, does not count waiting.
 """
 
 from __future__ import annotations
@@ -111,6 +119,51 @@ def _evaluate(client, pop: int, gens: int, seed: int, memory: bool) -> dict:
     return out
 
 
+class _ClientClock:
+    """A callback noting (evaluations so far, main-thread CPU seconds) at each generation."""
+
+    def __init__(self):
+        import time
+
+        self._clock = time.thread_time
+        self.marks = [(0, self._clock())]
+
+    def on_generation(self, search, record):
+        self.marks.append((self.marks[-1][0] + record["evaluations"], self._clock()))
+
+
+def _per_evaluation(marks, start: int, stop: int) -> float:
+    """Milliseconds of client CPU per evaluation between the generations closest to
+    `start` and `stop` evaluations."""
+    def nearest(count):
+        return min(marks, key=lambda mark: abs(mark[0] - count))
+
+    (n0, t0), (n1, t1) = nearest(start), nearest(stop)
+    return (t1 - t0) / (n1 - n0) * 1e3 if n1 > n0 else float("nan")
+
+
+def _growth(client, strategy: str, pop: int, gens: int) -> dict:
+    from sklearn.dummy import DummyClassifier
+
+    from dasktrain import GeneticSearchCV
+
+    space = _space()
+    space.pop("unused_scale")
+    X, y = _data()
+    clock = _ClientClock()
+    search = GeneticSearchCV(DummyClassifier(), space, cv=N_FOLDS, population_size=pop,
+                             generations=gens, strategy=strategy, refit=False, random_state=0,
+                             use_dask=True, client=client, callbacks=[clock])
+    with Timer() as timer:
+        search.fit(X, y)
+    total = clock.marks[-1][0]
+    early = _per_evaluation(clock.marks, pop, pop + 1000)
+    late = _per_evaluation(clock.marks, total - 1000, total)
+    return {"strategy": strategy, "evaluations": total, "seconds": timer.seconds,
+            "early_ms": early, "late_ms": late, "growth": ratio(late, early),
+            "marks": clock.marks}
+
+
 def _guarded(name, fn):
     try:
         with warnings.catch_warnings():
@@ -148,6 +201,13 @@ def run(quick: bool) -> dict:
         log("scale: evaluate, memory")
         eval_memory = _guarded("evaluate memory",
                                lambda: _evaluate(client, pop, gens, 0, memory=True))
+        growth_pop, growth_gens = (100, 10) if quick else (500, 40)
+        growth_runs = []
+        for strategy in ("generational", "steady_state"):
+            log(f"scale: client cost per evaluation, {strategy}, "
+                f"{growth_pop * (growth_gens + 1):,} evaluations")
+            growth_runs.append(_guarded(f"growth {strategy}", lambda: _growth(
+                client, strategy, growth_pop, growth_gens)))
 
     rows = []
     for size in sizes:
@@ -163,6 +223,9 @@ def run(quick: bool) -> dict:
                  _med(eval_runs, "evaluations"), None, None, _med(eval_runs, "seconds"),
                  _med(eval_runs, "ms_per_evaluation"), eval_memory.get("peak_mb"),
                  errors[0][:80] if errors else eval_memory.get("error", "")[:80]])
+    growth_rows = [[run.get("strategy", "?"), run.get("evaluations"), run.get("early_ms"),
+                    run.get("late_ms"), run.get("growth"), run.get("seconds"),
+                    run.get("error", "")[:80]] for run in growth_runs]
     small, large = sizes
     time_growth = ratio(_med(breed_runs[large], "seconds"), _med(breed_runs[small], "seconds"))
     memory_growth = ratio(breed_memory[large].get("peak_mb"),
@@ -174,6 +237,7 @@ def run(quick: bool) -> dict:
         "breed_runs": {str(k): v for k, v in breed_runs.items()},
         "breed_memory": {str(k): v for k, v in breed_memory.items()},
         "evaluate_runs": eval_runs, "evaluate_memory": eval_memory,
+        "growth_runs": growth_runs,
         "tables": [{
             "title": f"Client time and memory ({N_FOLDS} folds, 2 workers)",
             "columns": ["work", "candidates", "breed s", "submit s", "total s",
@@ -187,9 +251,20 @@ def run(quick: bool) -> dict:
                       "garbage collector paused; the objects they make are examined by the "
                       "collections that follow (partly inside the timed part). Memory is "
                       "measured in a separate run."),
+        }, {
+            "title": "Client CPU per evaluation as the search grows (2 folds, 2 workers)",
+            "columns": ["strategy", "evaluations", "ms per evaluation, evaluations 500-1,500",
+                        "ms per evaluation, last 1,000", "last / first", "wall s", "error"],
+            "rows": growth_rows,
+            "notes": ("CPU time of the client's main thread (time.thread_time), read by a "
+                      "callback at each generation, over DummyClassifier with each "
+                      "strategy's default screening; it excludes the workers and Dask's "
+                      "event-loop thread, and does not count waiting."),
         }],
         "targets": [target(f"time to breed + submit {large:,} / {small:,} candidates "
-                           f"(linear = {factor:.0f})", time_growth, factor, "max")],
+                           f"(linear = {factor:.0f})", time_growth, factor, "max")]
+        + [target(f"{run['strategy']}: client CPU per evaluation, last 1,000 / first 1,000",
+                  run["growth"], 1.2, "max") for run in growth_runs if "growth" in run],
     }
 
 

@@ -373,6 +373,7 @@ class Generational(Strategy):
         super().__init__(space, rng, **options)
         self._asked: list[str] = []  # keys of the generation being evaluated, in order
         self._told_now: dict[str, Outcome] = {}
+        self._waiting: set[str] = set()  # keys of the generation not told yet
 
     def ask(self, n: int) -> list[dict]:
         if self._asked:
@@ -383,6 +384,7 @@ class Generational(Strategy):
         else:
             children = self._children(wanted)
         self._asked = [candidate_key(child) for child in children]
+        self._waiting = set(self._asked)
         return children
 
     def _children(self, n: int) -> list[dict]:
@@ -398,7 +400,8 @@ class Generational(Strategy):
 
     def _told(self, outcome: Outcome) -> bool:
         self._told_now[outcome.key] = outcome
-        if any(key not in self._told_now for key in self._asked):
+        self._waiting.discard(outcome.key)
+        if self._waiting:
             return False
         self._close()
         return True
@@ -416,7 +419,7 @@ class Generational(Strategy):
         pool = self.population + children
         if pool:
             self.population = self._survivors(pool)
-        self._asked, self._told_now = [], {}
+        self._asked, self._told_now, self._waiting = [], {}, set()
         self.generation += 1
 
     def state(self) -> dict:
