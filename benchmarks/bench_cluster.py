@@ -7,6 +7,14 @@
    Busy = (fits x 1 s) / (slots x wall time of fit); for generational also the
    straggler bound, the best a barrier per generation allows (every wave of
    `slots` fits takes 1 s, the last one of a generation may be partly empty).
+   Each run also notes the CPU seconds per evaluation of the client's process
+   (dasktrain and, in a LocalCluster, Dask's scheduler) and of the worker
+   processes, and the same for a bare ``client.map`` of as many sleeping
+   tasks submitted at once (Dask alone). On one machine every slot shares its
+   cores, so busy cannot exceed the CPU ceiling: cores / (CPU seconds per
+   evaluation x evaluations per second the slots need). At 400 slots the
+   simulation is also run with fits that sleep 4 s, which need a quarter of
+   the evaluation rate, to show the engine where this machine is not the limit.
 2. Oversubscription, with real fits (StandardScaler -> PCA -> SVC
    cross-validation): two at a time on two ``dask worker --nthreads 1``
    processes started by hand without a nanny (so without OMP_NUM_THREADS=1),
@@ -76,27 +84,73 @@ def _thread_cluster(n_processes: int, n_threads: int):
         cluster.close()
 
 
-def _simulate(client, slots: int, population: int, generations: int, strategy: str) -> dict:
+@contextmanager
+def _cpu_seconds():
+    """CPU seconds spent during the block by this process and by its child processes
+    (the workers of a LocalCluster), filled in the yielded dict on exit."""
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+
+    def workers() -> float:
+        total = 0.0
+        for child in children:
+            try:
+                total += sum(child.cpu_times()[:2])
+            except psutil.Error:  # a worker that went away
+                pass
+        return total
+
+    out: dict = {}
+    own, theirs = time.process_time(), workers()
+    try:
+        yield out
+    finally:
+        out["client"] = time.process_time() - own
+        out["workers"] = workers() - theirs
+
+
+def _nap(_index, seconds):
+    time.sleep(seconds)
+
+
+def _bare(client, n_tasks: int, seconds: float) -> dict:
+    """Dask alone: `n_tasks` sleeping tasks submitted at once; CPU seconds per task."""
+    with _cpu_seconds() as cpu, Timer() as wall:
+        client.gather(client.map(_nap, range(n_tasks), seconds=seconds, pure=False))
+    return {"seconds": wall.seconds, "client_cpu_per_task": cpu["client"] / n_tasks,
+            "workers_cpu_per_task": cpu["workers"] / n_tasks}
+
+
+def _simulate(client, slots: int, population: int, generations: int, strategy: str,
+              seconds: float = SLEEP_SECONDS) -> dict:
     from sklearn.datasets import make_classification
 
     from dasktrain import GeneticSearchCV
     from dasktrain.space import Continuous
 
     X, y = make_classification(n_samples=200, n_features=4, random_state=0)
-    search = GeneticSearchCV(SleepingClassifier(), {"alpha": Continuous(1e-6, 1e6, log=True)},
+    search = GeneticSearchCV(SleepingClassifier(seconds=seconds),
+                             {"alpha": Continuous(1e-6, 1e6, log=True)},
                              population_size=population, generations=generations, cv=N_FOLDS,
                              strategy=strategy, refit=False, random_state=0, use_dask=True,
                              client=client)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Timer() as wall:
+        with _cpu_seconds() as cpu, Timer() as wall:
             search.fit(X, y)
     evaluations = [int(count) for count in search.history_["evaluations"]]
-    fits = sum(evaluations) * N_FOLDS
-    busy = fits * SLEEP_SECONDS / (slots * wall.seconds)
+    n_evaluations = sum(evaluations)
+    fits = n_evaluations * N_FOLDS
+    busy = fits * seconds / (slots * wall.seconds)
+    cpu_per_evaluation = (cpu["client"] + cpu["workers"]) / n_evaluations
+    needed = slots / (N_FOLDS * seconds)  # evaluations/s that keep every slot busy
     out = {"strategy": strategy, "slots": slots, "population": population,
-           "evaluations": sum(evaluations), "seconds": wall.seconds, "busy": busy,
-           "evaluations_per_second": sum(evaluations) / wall.seconds}
+           "fit_seconds": seconds, "evaluations": n_evaluations, "seconds": wall.seconds,
+           "busy": busy, "evaluations_per_second": n_evaluations / wall.seconds,
+           "client_cpu_ms": cpu["client"] / n_evaluations * 1e3,
+           "workers_cpu_ms": cpu["workers"] / n_evaluations * 1e3,
+           "cpu_ceiling": min(1.0, (os.cpu_count() or 1) / (cpu_per_evaluation * needed))}
     if strategy == "generational":
         waves = sum(math.ceil(count * N_FOLDS / slots) for count in evaluations if count)
         out["straggler_bound"] = fits / (slots * waves) if waves else float("nan")
@@ -106,21 +160,31 @@ def _simulate(client, slots: int, population: int, generations: int, strategy: s
 SHAPES = [(4, 25, 200), (8, 50, 800)]  # processes, threads, population
 
 
-def run_scale(quick: bool) -> list[dict]:
+def run_scale(quick: bool) -> tuple[list[dict], list[dict]]:
     generations = 2 if quick else 4
-    rows = []
+    rows, bare = [], []
     for n_processes, n_threads, population in SHAPES:
         slots = n_processes * n_threads
         log(f"cluster: starting {n_processes} x {n_threads} = {slots} slots")
         with _thread_cluster(n_processes, n_threads) as client:
-            for strategy in ("generational", "steady_state"):
-                if quick and slots > 100 and strategy == "generational":
+            n_tasks = population * (generations + 1) * N_FOLDS
+            bare.append(dict(_bare(client, n_tasks, SLEEP_SECONDS), slots=slots,
+                             tasks=n_tasks))
+            log(f"cluster: bare client.map of {n_tasks} tasks at {slots} slots: "
+                f"{bare[-1]['seconds']:.1f} s")
+            runs = [("generational", SLEEP_SECONDS), ("steady_state", SLEEP_SECONDS)]
+            if slots > 100:
+                runs.append(("steady_state", 4 * SLEEP_SECONDS))
+            for strategy, seconds in runs:
+                if quick and slots > 100 and (strategy == "generational"
+                                              or seconds != SLEEP_SECONDS):
                     continue
-                row = _simulate(client, slots, population, generations, strategy)
-                log(f"cluster: {strategy} at {slots} slots: busy {row['busy']:.2f} "
-                    f"({row['evaluations']} evaluations in {row['seconds']:.1f} s)")
+                row = _simulate(client, slots, population, generations, strategy, seconds)
+                log(f"cluster: {strategy} at {slots} slots, {seconds:g} s fits: busy "
+                    f"{row['busy']:.2f} (CPU ceiling {row['cpu_ceiling']:.2f}; "
+                    f"{row['evaluations']} evaluations in {row['seconds']:.1f} s)")
                 rows.append(row)
-    return rows
+    return rows, bare
 
 
 # --------------------------------------------------------------------------- 2. threads
@@ -214,12 +278,19 @@ def scheduler_limit_note() -> str:
 
 
 def run(quick: bool) -> dict:
-    scale = run_scale(quick)
+    scale, bare = run_scale(quick)
     threads = run_threads(quick)
-    rows = [[row["strategy"], row["slots"], row["population"], row["evaluations"],
-             row["seconds"], row["evaluations_per_second"], row["busy"],
-             row.get("straggler_bound", float("nan"))] for row in scale]
-    busy = {(row["strategy"], row["slots"]): row["busy"] for row in scale}
+    rows = [[row["strategy"], row["slots"], row["fit_seconds"], row["population"],
+             row["evaluations"], row["seconds"], row["evaluations_per_second"], row["busy"],
+             row["cpu_ceiling"], row.get("straggler_bound", float("nan")),
+             row["client_cpu_ms"], row["workers_cpu_ms"]] for row in scale]
+    rows += [["bare client.map (Dask alone)", row["slots"], SLEEP_SECONDS, "-",
+              f"{row['tasks']} tasks", row["seconds"], "-",
+              row["tasks"] * SLEEP_SECONDS / (row["slots"] * row["seconds"]), "-", "-",
+              row["client_cpu_per_task"] * N_FOLDS * 1e3,
+              row["workers_cpu_per_task"] * N_FOLDS * 1e3] for row in bare]
+    busy = {(row["strategy"], row["slots"]): row["busy"] for row in scale
+            if row["fit_seconds"] == SLEEP_SECONDS}
     targets = [
         target("steady_state busy at 100 slots", busy.get(("steady_state", 100), float("nan")),
                0.9, "min"),
@@ -242,12 +313,18 @@ def run(quick: bool) -> dict:
     return {
         "title": "Big clusters: busy slots and oversubscription",
         "tables": [
-            {"title": "Simulated scale (fits sleep 1 s, 2-fold CV)",
-             "columns": ["strategy", "slots", "population", "evaluations", "seconds",
-                         "evaluations/s", "busy", "straggler bound"],
+            {"title": "Simulated scale (sleeping fits, 2-fold CV)",
+             "columns": ["strategy", "slots", "fit s", "population", "evaluations", "seconds",
+                         "evaluations/s", "busy", "CPU ceiling", "straggler bound",
+                         "client CPU ms / evaluation", "workers CPU ms / evaluation"],
              "rows": rows,
-             "notes": "busy = fits x 1 s / (slots x wall time of fit). Slots are threads of "
-                      "4 x 25 or 8 x 50 worker processes on this 2-core machine."},
+             "notes": "busy = fits x fit seconds / (slots x wall time of fit). Slots are "
+                      "threads of 4 x 25 or 8 x 50 worker processes on this 2-core machine. "
+                      "Client CPU is the client's process, which holds the LocalCluster's "
+                      "scheduler too. CPU ceiling = cores / (CPU seconds per evaluation x "
+                      "evaluations/s the slots need): the busy fraction this machine allows "
+                      "at the measured CPU cost. The bare rows are Dask alone (one task per "
+                      "fit, all submitted at once; CPU per two tasks, one evaluation's worth)."},
             {"title": "Oversubscription: StandardScaler -> PCA -> SVC 3-fold CV per task",
              "columns": ["workers", "seconds per fit (median)", "/ one alone"],
              "rows": thread_rows,

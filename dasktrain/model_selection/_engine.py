@@ -92,7 +92,7 @@ class SearchEngine:
         # tasks run one by one as submitted: the candidates are told in the order asked,
         # so a search (steady_state too) is the same from run to run
         self._in_order = evaluator.backend.runs_in_order
-        self._ask_index: dict[str, int] = {}
+        self._ask_index: dict[str, int] = {}  # key -> its place in progress.asked
         self.deadline = deadline
         self.callbacks = list(callbacks)
         self.search = search
@@ -102,7 +102,7 @@ class SearchEngine:
         self.objectives = list(objectives or ())
         self.progress = _Progress()
         self.stopped = False
-        self._reported: set[str] = set()
+        self._unreported: list[str] = []  # told since the last row of history_
         self._row_started = time.monotonic()
         self._row_told = 0
         self._row_duplicates = 0
@@ -119,7 +119,8 @@ class SearchEngine:
         self.progress = _Progress(**state["progress"])
         self.progress.asked = [key for key in self.progress.asked
                                if key in self.evaluator.results]
-        self._reported = set(self.progress.asked)
+        for key in self.progress.asked:
+            self._ask_index.setdefault(key, len(self._ask_index))
         self._row_duplicates = self.strategy.n_duplicates
 
     def _save(self) -> None:
@@ -182,12 +183,11 @@ class SearchEngine:
             asked = self.strategy.ask(room) if room else []
             if asked:
                 keys, _ = evaluator.submit(
-                    asked, context=[outcome.params for outcome in self.strategy.population],
+                    asked, context=[outcome.key for outcome in self.strategy.population],
                     deadline=self.deadline)
                 progress.asked.extend(dict.fromkeys(keys))
-                if self._in_order:
-                    for key in keys:
-                        self._ask_index.setdefault(key, len(self._ask_index))
+                for key in keys:
+                    self._ask_index.setdefault(key, len(self._ask_index))
             if not evaluator.in_flight:
                 if asked and not evaluator.out_of_time:
                     continue  # all of them were known already
@@ -216,6 +216,7 @@ class SearchEngine:
                                                for objective in self.objectives))
             self.progress.generation_of[key] = self.strategy.generation
             self.progress.n_told += 1
+            self._unreported.append(key)
             self._row_told += 1
             self._row_pruned += result.status == Status.PRUNED
             if self.strategy.tell(outcome) and not closing and not self.stopped:
@@ -274,8 +275,9 @@ class SearchEngine:
         self.progress.history.append(row)
         self._row_started, self._row_told, self._row_pruned = now, 0, 0
         self._row_duplicates = self.strategy.n_duplicates
-        new = [key for key in self.order if key not in self._reported]
-        self._reported.update(new)
+        # the candidates told since the last row, in the order asked (as in `order`)
+        new = sorted(self._unreported, key=self._ask_index.__getitem__)
+        self._unreported = []
         record = dict(row, best_params=None if best is None else dict(best.params))
         record["candidates"] = [self._candidate_row(key) for key in new]
         if final:

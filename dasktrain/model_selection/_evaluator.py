@@ -29,6 +29,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import time
 from collections import OrderedDict, deque
@@ -315,15 +316,17 @@ class Evaluator:
         if not new:
             return keys, hits
         context_params = {}
-        for other in context:
+        for other in context if self.planner.active else ():  # else there is nothing to share
             key = other if isinstance(other, str) else self.candidate_key(other)
             params = self._params_of(key) if isinstance(other, str) else other
             if params is not None:
                 context_params[key] = params
         plans = self.planner.plan(new, context_params, self._prefixes.live())
         items = list(zip(new.items(), plans))
+        # the last 64 results, oldest first, without a pass over all of them
+        latest = list(itertools.islice(reversed(self.results.values()), 64))[::-1]
         recent = [(result.params, (sum(result.fit_time) + sum(result.score_time))
-                   / max(1, len(result.fit_time))) for result in list(self.results.values())[-64:]]
+                   / max(1, len(result.fit_time))) for result in latest]
         order = self.batcher.longest_first([params for (_, params), _ in items], recent)
         items = [items[index] for index in order]
         # with a deadline, a few candidates at a time, each with the time then left
