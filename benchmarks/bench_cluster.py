@@ -116,6 +116,9 @@ def _nap(_index, seconds):
 
 def _bare(client, n_tasks: int, seconds: float) -> dict:
     """Dask alone: `n_tasks` sleeping tasks submitted at once; CPU seconds per task."""
+    # every thread runs one first (imports this module, warms the workers) untimed
+    slots = sum(client.nthreads().values())
+    client.gather(client.map(_nap, range(slots), seconds=0.2, pure=False))
     with _cpu_seconds() as cpu, Timer() as wall:
         client.gather(client.map(_nap, range(n_tasks), seconds=seconds, pure=False))
     return {"seconds": wall.seconds, "client_cpu_per_task": cpu["client"] / n_tasks,
