@@ -219,7 +219,7 @@ class _MaskSearch(GeneticSearchCV):
 # --------------------------------------------------------------------------- the chosen mask
 
 #: ``selection_rule`` -> how the mask of ``support_`` is chosen on the Pareto front.
-SELECTION_RULES = ("one_standard_error", "best_score")
+SELECTION_RULES = ("one_standard_deviation", "one_standard_error", "best_score")
 
 
 def _metric_of(results: dict, metric: str) -> str:
@@ -229,14 +229,17 @@ def _metric_of(results: dict, metric: str) -> str:
     return next(key[len("mean_test_"):] for key in results if key.startswith("mean_test_"))
 
 
-class _FewestWithinOneStandardError:
+class _FewestWithinSlack:
     """A ``refit`` callable: the front's mask with the fewest features whose mean score is
-    within one standard error of the front's best (the one-standard-error rule).
+    at most a slack below the front's best.
 
-    The standard error is the best mask's ``std_test_<metric>`` over the square
-    root of the number of splits. Among masks of the same size the higher
-    score wins, then the first evaluated. Masks whose score is not finite are
-    never chosen while another one is.
+    The slack is the best mask's ``std_test_<metric>`` (`rule`
+    "one_standard_deviation", as scikit-learn's example of a ``refit``
+    callable that balances model complexity and cross-validated score) or that
+    over the square root of the number of splits ("one_standard_error", the
+    one-standard-error rule). Among masks of the same size the higher score
+    wins, then the first evaluated. Masks whose score is not finite are never
+    chosen while another one is.
 
     Examples
     --------
@@ -244,16 +247,19 @@ class _FewestWithinOneStandardError:
     >>> results = {"params": [{"features": (0, 1, 2)}, {"features": (0,)},
     ...                       {"features": (0, 1)}],
     ...            "pareto_rank": np.array([1, 1, 1]),
-    ...            "mean_test_score": np.array([0.90, 0.80, 0.88]),
-    ...            "std_test_score": np.array([0.05, 0.02, 0.04]),
+    ...            "mean_test_score": np.array([0.90, 0.85, 0.88]),
+    ...            "std_test_score": np.array([0.06, 0.02, 0.04]),
     ...            "split0_test_score": [0, 0, 0], "split1_test_score": [0, 0, 0],
     ...            "split2_test_score": [0, 0, 0], "split3_test_score": [0, 0, 0]}
-    >>> _FewestWithinOneStandardError("score")(results)  # 0.88 >= 0.90 - 0.05 / 2
+    >>> _FewestWithinSlack("score", "one_standard_deviation")(results)  # 0.85 >= 0.90 - 0.06
+    1
+    >>> _FewestWithinSlack("score", "one_standard_error")(results)  # 0.88 >= 0.90 - 0.06 / 2
     2
     """
 
-    def __init__(self, metric: str):
+    def __init__(self, metric: str, rule: str = "one_standard_deviation"):
         self.metric = metric
+        self.rule = rule
 
     def __call__(self, results: dict) -> int:
         metric = _metric_of(results, self.metric)
@@ -263,17 +269,19 @@ class _FewestWithinOneStandardError:
         if not finite.size:
             return int(front[0]) if front.size else 0
         best = finite[np.argmax(scores[finite])]  # the first of equal bests
-        n_splits = sum(1 for key in results
-                       if key.startswith("split") and key.endswith(f"_test_{metric}"))
-        error = float(results[f"std_test_{metric}"][best]) / math.sqrt(max(n_splits, 1))
-        close = finite[scores[finite] >= scores[best] - error]
+        slack = float(results[f"std_test_{metric}"][best])
+        if self.rule == "one_standard_error":
+            n_splits = sum(1 for key in results
+                           if key.startswith("split") and key.endswith(f"_test_{metric}"))
+            slack /= math.sqrt(max(n_splits, 1))
+        close = finite[scores[finite] >= scores[best] - slack]
         sizes = np.array([len(results["params"][i]["features"]) for i in close])
         # fewest features, then the higher score, then the first evaluated
         order = np.lexsort((close, -scores[close], sizes))
         return int(close[order[0]])
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.metric!r})"
+        return f"{type(self).__name__}({self.metric!r}, {self.rule!r})"
 
 
 # --------------------------------------------------------------------------- the selector
@@ -293,7 +301,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
     itself, on this process or on a Dask cluster, with the same result for
     the same `random_state`. The selected mask is chosen on the Pareto front
     by `selection_rule` (by default the fewest features whose score is within
-    one standard error of the best), and `estimator` is refit on it.
+    one standard deviation of the best), and `estimator` is refit on it.
 
     Parameters
     ----------
@@ -325,13 +333,18 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         "score_time", "model_size" or callables ``cost(fitted_estimator)``
         (minimised; the fitted estimator sees the selected columns only).
         None maximises the score alone.
-    selection_rule : {"one_standard_error", "best_score"}, default="one_standard_error"
-        Which mask of the Pareto front ``support_`` is. "one_standard_error":
+    selection_rule : str, default="one_standard_deviation"
+        "one_standard_deviation", "one_standard_error" or "best_score": which
+        mask of the Pareto front ``support_`` is. "one_standard_deviation":
         of the front's masks whose mean score is at least the best one minus
-        its standard error (``std_test_score / sqrt(n_splits)``), the one with
-        the fewest features (the higher score among equal sizes), the rule of
-        thumb that prefers the simpler of statistically indistinguishable
-        models. "best_score": the front's best first objective (fewer
+        its ``std_test_score`` (over the splits), the one with the fewest
+        features (the higher score among equal sizes), as scikit-learn's
+        example of a ``refit`` callable that balances model complexity and
+        cross-validated score: masks closer than that are not told apart by
+        the folds, and the best of many masks' scores is biased upwards by the
+        selection itself. "one_standard_error": the same with the standard
+        error, ``std_test_score / sqrt(n_splits)`` (a smaller slack, more
+        features). "best_score": the front's best first objective (fewer
         features among equal scores), ``pareto_front_[0]``. With several
         metrics the rule uses the first metric of `objectives` (else of
         `scoring`).
@@ -432,7 +445,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
     def __init__(self, estimator, *, scoring=None, cv=5, min_features=1, max_features=None,
                  population_size=20, generations=10, crossover_probability=0.5,
                  mutation_probability=0.5, tournament_size=3,
-                 objectives=("score", "n_features"), selection_rule="one_standard_error",
+                 objectives=("score", "n_features"), selection_rule="one_standard_deviation",
                  strategy="generational", max_time=None,
                  eval_timeout=None, error_score=np.nan, callbacks=None, checkpoint=None,
                  random_state=None, use_dask=False, client=None, n_jobs=None, verbose=0):
@@ -524,8 +537,9 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         objectives = search._check_objectives(metrics)  # before any work
         # the metric of the rule and of best_score_: the first metric objective
         metric = next((o.name for o in objectives if o.kind == "metric"), metrics[0])
-        if self.selection_rule == "one_standard_error":
-            search = self._search(operators, refit=_FewestWithinOneStandardError(metric))
+        if self.selection_rule != "best_score":
+            search = self._search(operators,
+                                  refit=_FewestWithinSlack(metric, self.selection_rule))
         search.fit(X, y, groups=groups, **fit_params)
         results = search.cv_results_
         results["n_features"] = np.array([len(params["features"])
