@@ -17,7 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dasktrain import GeneticFeatureSelectionCV
-from dasktrain.model_selection._feature_selection import MaskOperators, _SelectedColumns
+from dasktrain.model_selection._feature_selection import (MaskOperators, _SelectedColumns,
+                                                          _FewestWithinSlack)
 
 # features 0 and 1 carry the classes (0.98 cross-validated accuracy together, 0.97 with
 # all eight); 2 is weakly informative, 3 to 7 are noise
@@ -30,6 +31,22 @@ def _selector(**options):
     params = {"cv": 3, "population_size": 6, "generations": 2, "random_state": 0}
     params.update(options)
     return GeneticFeatureSelectionCV(LogisticRegression(), **params)
+
+
+def _assert_within_slack_rule(selector, per_split=False):
+    """The selected mask is the front's fewest features within one standard deviation
+    (or error) of the front's best score (the higher score among equal sizes)."""
+    results, front = selector.cv_results_, selector.pareto_front_
+    scores, sizes = results["mean_test_score"], results["n_features"]
+    best = front[np.argmax(scores[front])]
+    slack = results["std_test_score"][best]
+    if per_split:
+        slack /= math.sqrt(selector.n_splits_)
+    within = front[scores[front] >= scores[best] - slack]
+    chosen = selector.best_index_
+    assert chosen in within
+    assert sizes[chosen] == sizes[within].min()
+    assert scores[chosen] == scores[within][sizes[within] == sizes[chosen]].max()
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +69,8 @@ def test_selection_and_front(reference):
     best = reference.best_index_
     assert results["params"][best]["features"] == tuple(np.flatnonzero(reference.support_))
     assert results["n_features"][best] == reference.n_features_
-    assert best == reference.pareto_front_[0]
     assert results["pareto_rank"][best] == 1
+    _assert_within_slack_rule(reference)
     # on the front, each mask is the best score for its number of features or fewer
     front = reference.pareto_front_
     for i in front:
@@ -71,6 +88,67 @@ def test_recovers_informative_features(reference):
     assert reference.n_features_ < 8
     every_feature = cross_val_score(LogisticRegression(), X, Y, cv=3).mean()
     assert reference.best_score_ >= every_feature
+
+
+def test_selection_rules():
+    # on this seed the front's best score (0.98) has 5 features, and smaller masks are
+    # within one standard deviation (and one standard error) of it
+    rules = {rule: _selector(random_state=2, selection_rule=rule).fit(X, Y)
+             for rule in ("one_standard_deviation", "one_standard_error", "best_score")}
+    default = _selector(random_state=2).fit(X, Y)
+    np.testing.assert_array_equal(default.support_, rules["one_standard_deviation"].support_)
+    params = list(default.cv_results_["params"])
+    assert all(list(s.cv_results_["params"]) == params for s in rules.values())
+    best = rules["best_score"]
+    assert best.best_index_ == best.pareto_front_[0]
+    assert best.best_score_ == default.cv_results_["mean_test_score"].max()
+    deviation, error = rules["one_standard_deviation"], rules["one_standard_error"]
+    assert deviation.n_features_ <= error.n_features_ < best.n_features_
+    assert error.best_score_ < best.best_score_
+    _assert_within_slack_rule(deviation)
+    _assert_within_slack_rule(error, per_split=True)
+    for selector in rules.values():
+        np.testing.assert_array_equal(selector.support_, np.isin(
+            np.arange(8), selector.cv_results_["params"][selector.best_index_]["features"]))
+        assert selector.estimator_.n_features_in_ == selector.n_features_
+
+
+def test_within_slack_rules_on_hand_made_results():
+    deviation = _FewestWithinSlack("score", "one_standard_deviation")
+    error = _FewestWithinSlack("score", "one_standard_error")
+    results = {"params": [{"features": f} for f in [(0, 1, 2), (0,), (0, 1), (1, 2), (3,)]],
+               "pareto_rank": np.array([1, 1, 1, 1, 2]),
+               "mean_test_score": np.array([0.90, 0.865, 0.885, 0.89, 0.95]),
+               "std_test_score": np.array([0.04, 0.0, 0.0, 0.0, 0.0]),
+               "split0_test_score": [0] * 5, "split1_test_score": [0] * 5,
+               "split2_test_score": [0] * 5, "split3_test_score": [0] * 5}
+    # slack 0.04: the one-feature mask; slack 0.04 / 2: two masks of two features, the
+    # higher score wins; the mask off the front (rank 2) is never chosen
+    assert deviation(results) == 1
+    assert error(results) == 3
+    results["std_test_score"][0] = 0.0  # no slack: the best itself
+    assert deviation(results) == error(results) == 0
+    results["mean_test_score"] = np.array([np.nan, 0.80, 0.88, np.nan, 0.95])
+    results["std_test_score"][2] = 0.2  # a failed best is skipped: 0.88 - 0.1 admits (0,)
+    assert error(results) == 1
+    # a callable scorer that named its own metric
+    renamed = {key.replace("_score", "_acc"): value for key, value in results.items()}
+    assert error(renamed) == 1
+
+
+def test_mutation_keeps_the_mask_size_on_average():
+    # one feature dropped and one added on average, whatever the size: a flat
+    # 1 / n_features per bit would grow a 2-of-40 mask by about 0.9 features per mutation
+    rng = np.random.default_rng(0)
+    operators = MaskOperators(40, 1, 40)
+    for size in (2, 20, 38):
+        mask = {"features": tuple(range(size))}
+        children = [operators.mutate(mask, rng)["features"] for _ in range(2000)]
+        change = np.mean([len(child) - size for child in children])
+        assert abs(change) < 0.3, (size, change)
+        dropped = np.mean([size - len(set(child) & set(mask["features"]))
+                           for child in children])
+        assert 0.8 < dropped < 1.3, (size, dropped)
 
 
 def test_masks_stay_within_min_and_max_features():
@@ -154,6 +232,8 @@ BAD = [
     ({"min_features": 9}, r"'min_features' parameter .* at most the number of features"),
     ({"max_features": 9}, r"'max_features' parameter .* at most the number of features"),
     ({"min_features": 0}, r"'min_features' parameter of GeneticFeatureSelectionCV must be"),
+    ({"selection_rule": "fewest"},
+     r"'selection_rule' parameter of GeneticFeatureSelectionCV must be .*one_standard_dev"),
     ({"objectives": []},
      r"'objectives' parameter of GeneticFeatureSelectionCV must hold at least one"),
     ({"objectives": ["score", "n_trees"]},

