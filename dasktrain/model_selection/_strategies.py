@@ -323,11 +323,16 @@ class Strategy(abc.ABC):
         return self._model
 
     def _screened(self, n: int, surrogate: Surrogate) -> list[dict]:
-        """The `n` most promising of ``screening * n`` new children and random candidates."""
+        """The `n` most promising of ``screening * n`` new children, random candidates and
+        candidates drawn near the best evaluated (:mod:`._density`)."""
+        from ._density import DENSITY_SHARE, density_new
+
         size = sample_size(n, self.screening)
         avoid: set[str] = set()
         pool = self._breed_new(size, take=False, avoid=avoid)
         pool += self._random_new(max(1, size // 4), avoid)
+        pool += density_new(self.space, self._history, int(math.ceil(size * DENSITY_SHARE)),
+                            self.rng, self._seen, avoid)
         if not pool:
             return []
         ranked = surrogate.rank(pool, best=self._best_score, n=n,

@@ -1,0 +1,190 @@
+"""Candidates drawn near the best ones evaluated so far, one parameter at a time.
+
+A second source of children for screening (next to those bred by crossover
+and mutation, and random ones): as a tree-structured Parzen estimator (TPE)
+proposes, each candidate is drawn from densities built on the best fraction
+of the candidates evaluated. Its branch is drawn from the good candidates'
+branches (with a prior over all branches); each numeric parameter from a
+mixture of one truncated gaussian per good value, on the parameter's unit
+scale (:meth:`~dasktrain.space.Dimension.to_unit`), each as wide as the gap
+to its neighbours, and a uniform prior; each categorical from the good
+candidates' counts smoothed by the dimension's weights. Crossover only
+recombines the values the parents have; these densities put new values where
+the good candidates are, which lets a search leave a plateau (most of a
+space scoring the same) as soon as a few candidates score above it.
+
+The densities are independent per parameter and draw only from the
+strategy's generator, so what they propose is the same on every backend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..space import Categorical, Dimension, SearchSpace
+from ._genetic import candidate_key
+
+__all__ = ["DENSITY_SHARE", "GAMMA", "PRIOR_WEIGHT", "ParzenProposal", "density_new"]
+
+#: Candidates drawn from the densities per child bred, in a screening pool.
+DENSITY_SHARE = 2.0
+
+#: The fraction of the candidates evaluated (by score, at least :data:`MIN_GOOD`) whose
+#: densities are sampled.
+GAMMA = 0.15
+#: Good candidates at the least, when as many have finite scores.
+MIN_GOOD = 2
+#: Weight of the prior (uniform on a parameter's range, weighted on a categorical's
+#: choices) against a weight of 1 for each good candidate.
+PRIOR_WEIGHT = 1.0
+#: Draws of a truncated gaussian before its value is clipped to the unit interval.
+_TRUNCATION_TRIES = 20
+
+
+class ParzenProposal:
+    """Independent per-parameter densities of the best candidates evaluated.
+
+    Parameters
+    ----------
+    space : SearchSpace
+    candidates : list of dict
+        Candidates evaluated, in a deterministic order.
+    scores : sequence of float
+        Their scores, higher is better; NaN (a failed fit) is never good.
+    gamma : float, default=GAMMA
+        The fraction of `candidates` counted as good (at least
+        :data:`MIN_GOOD`, at most those with a finite score).
+    prior_weight : float, default=PRIOR_WEIGHT
+
+    Examples
+    --------
+    >>> from dasktrain.space import Continuous, SearchSpace
+    >>> space = SearchSpace([{"x": Continuous(0.0, 1.0)}])
+    >>> seen = [{"x": x} for x in np.linspace(0, 1, 21)]
+    >>> proposal = ParzenProposal(space, seen, [-abs(c["x"] - 0.8) for c in seen])
+    >>> rng = np.random.default_rng(0)
+    >>> draws = [proposal.sample(rng)["x"] for _ in range(200)]
+    >>> bool(np.median(draws) > 0.6), all(0.0 <= x <= 1.0 for x in draws)
+    (True, True)
+    """
+
+    def __init__(self, space: SearchSpace, candidates: list[dict], scores, *,
+                 gamma: float = GAMMA, prior_weight: float = PRIOR_WEIGHT):
+        self.space = space
+        self.prior_weight = float(prior_weight)
+        scores = np.asarray(scores, dtype=float)
+        finite = np.flatnonzero(np.isfinite(scores))
+        n_good = min(len(finite), max(MIN_GOOD, int(math.ceil(gamma * len(candidates)))))
+        # the best first; among equal scores the earliest (a stable sort of the finite ones)
+        order = finite[np.argsort(-scores[finite], kind="stable")][:n_good]
+        self.good: list[tuple[int, dict]] = []  # (branch, candidate)
+        for index in order:
+            try:
+                branch = space.branch_of(candidates[index])
+            except ValueError:  # not a candidate of this space (as given in warm starts)
+                continue
+            self.good.append((branch, candidates[index]))
+        n_branches = len(space.branches)
+        weights = np.full(n_branches, self.prior_weight / n_branches)
+        for branch, _ in self.good:
+            weights[branch] += 1.0
+        self._branch_p = weights / weights.sum() if weights.sum() > 0 else None
+        self._kernels: dict[tuple[int, str], tuple] = {}
+
+    def _kernel(self, branch: int, name: str, dim: Dimension) -> tuple:
+        """The mixture of a parameter in a branch: ('cat', p) or ('num', mus, sigmas, p)."""
+        key = (branch, name)
+        if key in self._kernels:
+            return self._kernels[key]
+        values = [candidate[name] for b, candidate in self.good if b == branch]
+        if isinstance(dim, Categorical):
+            prior = (np.ones(len(dim)) if dim.weights is None else np.asarray(dim.weights))
+            counts = prior / prior.sum() * self.prior_weight
+            for value in values:
+                counts[dim.index(value)] += 1.0
+            kernel = ("cat", counts / counts.sum())
+        else:
+            mus = np.array([dim.to_unit(value) for value in values], dtype=float)
+            # each kernel as wide as its larger gap to a neighbour (the range's ends
+            # included), no narrower than the range over the number of kernels + 1
+            order = np.argsort(mus, kind="stable")
+            points = np.concatenate([[0.0], mus[order], [1.0]])
+            gaps = np.diff(points)
+            widths = np.maximum(gaps[:-1], gaps[1:]) if len(mus) else np.empty(0)
+            sigmas = np.empty(len(mus))
+            sigmas[order] = np.clip(widths, 1.0 / min(100.0, len(mus) + 2.0), 1.0)
+            weights = np.append(np.ones(len(mus)), self.prior_weight)
+            kernel = ("num", mus, sigmas, weights / weights.sum())
+        self._kernels[key] = kernel
+        return kernel
+
+    def sample(self, rng: np.random.Generator) -> dict:
+        """One candidate of the space, drawn from the densities with `rng`."""
+        n_branches = len(self.space.branches)
+        if n_branches == 1 or self._branch_p is None:
+            branch = 0 if n_branches == 1 else int(rng.integers(n_branches))
+        else:
+            branch = int(rng.choice(n_branches, p=self._branch_p))
+        candidate = {}
+        for name, dim in self.space.branches[branch].items():
+            candidate[name] = self._draw(branch, name, dim, rng)
+        return candidate
+
+    def _draw(self, branch: int, name: str, dim: Dimension, rng: np.random.Generator):
+        if dim.constant:
+            return dim.sample(rng)
+        kernel = self._kernel(branch, name, dim)
+        if kernel[0] == "cat":
+            return dim.choices[int(rng.choice(len(dim), p=kernel[1]))]
+        _, mus, sigmas, p = kernel
+        component = int(rng.choice(len(p), p=p))
+        if component == len(mus):  # the prior: as the dimension samples
+            return dim.sample(rng)
+        for _ in range(_TRUNCATION_TRIES):
+            u = mus[component] + sigmas[component] * rng.standard_normal()
+            if 0.0 <= u <= 1.0:
+                break
+        else:
+            u = min(max(u, 0.0), 1.0)
+        try:
+            return dim.from_unit(u)
+        except TypeError:  # a distribution without quantiles: drawn at random
+            return dim.sample(rng)
+
+
+def density_new(space: SearchSpace, history: list[tuple[dict, float]], n: int,
+                rng: np.random.Generator, seen: set, avoid: set) -> list[dict]:
+    """Up to `n` candidates from the densities of the best of `history`, each new.
+
+    `history` holds (candidate, score) pairs in a deterministic order. A
+    candidate whose key is in `seen` (asked for) or `avoid` (proposed already)
+    is drawn again, ``20 * n`` draws at the most; the keys of those returned
+    are added to `avoid`.
+
+    Examples
+    --------
+    >>> from dasktrain.space import Integer, SearchSpace
+    >>> space = SearchSpace([{"k": Integer(1, 30)}])
+    >>> history = [({"k": k}, -abs(k - 20)) for k in range(1, 31, 3)]
+    >>> out = density_new(space, history, 5, np.random.default_rng(0), set(), set())
+    >>> len(out), len({c["k"] for c in out})
+    (5, 5)
+    """
+    if n <= 0 or not history:
+        return []
+    proposal = ParzenProposal(space, [params for params, _ in history],
+                              [score for _, score in history])
+    if not proposal.good:
+        return []
+    out: list[dict] = []
+    for _ in range(20 * n):
+        if len(out) == n:
+            break
+        candidate = proposal.sample(rng)
+        key = candidate_key(candidate)
+        if key not in seen and key not in avoid:
+            avoid.add(key)
+            out.append(candidate)
+    return out

@@ -1,0 +1,157 @@
+"""The density proposal source of screening: candidates drawn near the best evaluated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from dasktrain.model_selection import _density
+from dasktrain.model_selection._density import ParzenProposal, density_new
+from dasktrain.model_selection._genetic import candidate_key
+from dasktrain.model_selection._records import Outcome
+from dasktrain.model_selection._strategies import STRATEGIES
+from dasktrain.space import Categorical, Continuous, Distribution, Integer, SearchSpace
+
+OPTIONS = dict(population_size=8, crossover_probability=0.5, mutation_probability=0.5,
+               tournament_size=3, elitism=True)
+
+#: A conditional space (a list of dicts): branches sharing a name with different
+#: dimensions, a categorical with weights, a constant, a log scale, a scipy distribution.
+CONDITIONAL = SearchSpace([
+    {"model": Categorical(["tree"]), "depth": Integer(1, 15), "frac": Continuous(0.0, 0.5),
+     "criterion": Categorical(["gini", "entropy", "log_loss"], weights=[2, 1, 1])},
+    {"model": Categorical(["knn"]), "depth": Categorical([None, 3, 5]),
+     "k": Integer(1, 50, log=True), "noise": Distribution(stats.norm(0, 1))},
+    {},
+])
+
+
+def conditional_score(candidate) -> float:
+    if candidate.get("model") == "tree":
+        return 1.0 - candidate["frac"] - abs(candidate["depth"] - 4) / 15
+    if candidate.get("model") == "knn":
+        return 0.5 - abs(np.log(candidate["k"]) - np.log(7)) / 10
+    return 0.2
+
+
+def history_of(space, n, seed=0, score=conditional_score):
+    rng = np.random.default_rng(seed)
+    candidates = [space.sample(rng) for _ in range(n)]
+    return [(c, score(c)) for c in candidates]
+
+
+def test_density_proposes_only_new_candidates_of_a_conditional_space():
+    history = history_of(CONDITIONAL, 40)
+    history[3] = (history[3][0], float("nan"))  # a failed fit is never a good candidate
+    seen = {candidate_key(c) for c, _ in history}
+    avoid = set()
+    out = density_new(CONDITIONAL, history, 60, np.random.default_rng(1), seen, avoid)
+    assert len(out) == 60
+    keys = [candidate_key(c) for c in out]
+    assert len(set(keys)) == len(keys) and not set(keys) & seen
+    assert set(keys) <= avoid
+    assert all(CONDITIONAL.contains(c) for c in out)
+    # the branches of the good candidates come first, the others stay possible (the prior)
+    branches = [CONDITIONAL.branch_of(c) for c in out if c]
+    assert branches.count(0) > branches.count(1)
+
+
+def test_density_stops_when_the_space_has_nothing_new():
+    space = SearchSpace([{"k": Integer(1, 4)}])
+    history = [({"k": k}, float(k)) for k in (1, 2, 3)]
+    seen = {candidate_key(c) for c, _ in history}
+    assert density_new(space, history, 5, np.random.default_rng(0), seen, set()) == [{"k": 4}]
+    assert density_new(space, [], 5, np.random.default_rng(0), set(), set()) == []
+    failed = [(c, float("nan")) for c, _ in history]
+    assert density_new(space, failed, 5, np.random.default_rng(0), seen, set()) == []
+
+
+def test_density_is_drawn_from_the_generator_given():
+    history = history_of(CONDITIONAL, 30)
+    draws = [density_new(CONDITIONAL, history, 20, np.random.default_rng(seed), set(), set())
+             for seed in (5, 5, 6)]
+    assert [candidate_key(c) for c in draws[0]] == [candidate_key(c) for c in draws[1]]
+    assert [candidate_key(c) for c in draws[0]] != [candidate_key(c) for c in draws[2]]
+
+
+def test_density_concentrates_where_the_best_candidates_are():
+    """The good candidates have x near 0.8 and kind "b": the proposals do too, far more
+    often than random candidates of the space (y, which does not matter, stays spread)."""
+    space = SearchSpace([{"x": Continuous(0.0, 1.0), "y": Continuous(1e-3, 1.0, log=True),
+                          "kind": Categorical(["a", "b", "c", "d"])}])
+
+    def score(c):
+        return -abs(c["x"] - 0.8) - (c["kind"] != "b")
+
+    history = history_of(space, 60, score=score)
+    proposal = ParzenProposal(space, [c for c, _ in history], [s for _, s in history])
+    assert len(proposal.good) == 9  # 15% of 60
+    rng = np.random.default_rng(0)
+    drawn = [proposal.sample(rng) for _ in range(400)]
+    random = [space.sample(rng) for _ in range(400)]
+
+    def near(cs):
+        return np.mean([abs(c["x"] - 0.8) < 0.1 for c in cs])
+
+    def kind_b(cs):
+        return np.mean([c["kind"] == "b" for c in cs])
+
+    assert near(random) < 0.25 and near(drawn) > 0.35  # a fifth of the range around 0.8
+    assert kind_b(random) < 0.3 and kind_b(drawn) > 0.6  # one of four choices
+    assert all(space.contains(c) for c in drawn)
+
+
+def plateau(candidate) -> float:
+    """Chance level (0.1) unless x0 is below 0.15, as most of a tree's space scores when
+    min_impurity_decrease leaves no split; there, the smaller x0 and the nearer x2 to 0.3,
+    the better."""
+    if candidate["x0"] > 0.15:
+        return 0.1
+    return 1.0 - candidate["x0"] - 0.5 * abs(candidate["x2"] - 0.3)
+
+
+def best_found(seed: int, generations: int = 5) -> float:
+    space = SearchSpace([{f"x{i}": Continuous(0.0, 1.0) for i in range(6)}])
+    strategy = STRATEGIES["generational"](space, np.random.default_rng(seed), **OPTIONS,
+                                          screening=8)
+    best = -np.inf
+    for _ in range(generations):
+        for candidate in strategy.ask(8):
+            best = max(best, plateau(candidate))
+            strategy.tell(Outcome(candidate_key(candidate), candidate, plateau(candidate),
+                                  "ok"))
+    return best
+
+
+def test_screening_with_densities_leaves_a_plateau_for_better_candidates(monkeypatch):
+    """At the same budget (40 evaluations), screening a pool with density candidates
+    finds better candidates than screening bred and random ones only, seed by seed."""
+    with_density = [best_found(seed) for seed in range(6)]
+    monkeypatch.setattr(_density, "DENSITY_SHARE", 0.0)  # bred and random candidates only
+    without = [best_found(seed) for seed in range(6)]
+    assert np.mean(with_density) > np.mean(without) + 0.02
+    assert sum(a > b for a, b in zip(with_density, without)) >= 5
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_screened_asks_are_deterministic_on_a_conditional_space(name):
+    """Same seed, same asks (density candidates included); each candidate asked once."""
+
+    def asks(seed):
+        strategy = STRATEGIES[name](CONDITIONAL, np.random.default_rng(seed), **OPTIONS,
+                                    screening=8)
+        asked = []
+        for _ in range(5):
+            batch = strategy.ask(8)
+            asked.extend(batch)
+            for candidate in batch:
+                strategy.tell(Outcome(candidate_key(candidate), candidate,
+                                      conditional_score(candidate), "ok"))
+        return asked
+
+    first = asks(0)
+    assert [candidate_key(c) for c in first] == [candidate_key(c) for c in asks(0)]
+    assert [candidate_key(c) for c in first] != [candidate_key(c) for c in asks(1)]
+    assert len({candidate_key(c) for c in first}) == len(first) == 40
+    assert all(CONDITIONAL.contains(c) for c in first)
