@@ -294,7 +294,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         turns).
     screening : float, default=8.0
         Children bred per child evaluated. Above 1, that many times more
-        children are bred (plus a quarter as many random candidates), a tree
+        children are bred (plus a quarter as many random candidates and twice
+        as many drawn near the best candidates evaluated, as TPE proposes), a tree
         ensemble fitted on the candidates evaluated so far predicts their
         scores, and those with the highest expected improvement are
         evaluated; the batches stay as parallel as without it. 8 was chosen by
