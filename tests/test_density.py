@@ -155,3 +155,21 @@ def test_screened_asks_are_deterministic_on_a_conditional_space(name):
     assert [candidate_key(c) for c in first] != [candidate_key(c) for c in asks(1)]
     assert len({candidate_key(c) for c in first}) == len(first) == 40
     assert all(CONDITIONAL.contains(c) for c in first)
+
+
+@pytest.mark.parametrize("n", [10, 100, 213, 214, 5000])
+def test_the_good_candidates_are_the_best_fraction_up_to_a_cap_earliest_on_ties(n):
+    """As a stable sort of the scores would pick them (ties and failures included), and
+    never more than MAX_GOOD, so building the densities costs the same in a long search."""
+    space = SearchSpace([{"x": Continuous(0.0, 1.0)}])
+    rng = np.random.default_rng(n)
+    candidates = [{"x": float(x)} for x in rng.random(n)]
+    scores = rng.integers(0, 20, n).astype(float)
+    scores[rng.random(n) < 0.1] = np.nan
+    proposal = ParzenProposal(space, candidates, scores)
+    finite = np.flatnonzero(np.isfinite(scores))
+    expected = min(len(finite), max(_density.MIN_GOOD,
+                                    min(_density.MAX_GOOD, int(np.ceil(_density.GAMMA * n)))))
+    best = finite[np.argsort(-scores[finite], kind="stable")][:expected]
+    assert [candidate for _, candidate in proposal.good] == [candidates[i] for i in best]
+    assert len(proposal.good) <= _density.MAX_GOOD

@@ -20,22 +20,28 @@ strategy's generator, so what they propose is the same on every backend.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..space import Categorical, Dimension, SearchSpace
 from ._genetic import candidate_key
 
-__all__ = ["DENSITY_SHARE", "GAMMA", "PRIOR_WEIGHT", "ParzenProposal", "density_new"]
+__all__ = ["DENSITY_SHARE", "GAMMA", "MAX_GOOD", "PRIOR_WEIGHT", "ParzenProposal",
+           "density_new"]
 
 #: Candidates drawn from the densities per child bred, in a screening pool.
 DENSITY_SHARE = 2.0
 
-#: The fraction of the candidates evaluated (by score, at least :data:`MIN_GOOD`) whose
-#: densities are sampled.
+#: The fraction of the candidates evaluated (by score, at least :data:`MIN_GOOD`, at most
+#: :data:`MAX_GOOD`) whose densities are sampled.
 GAMMA = 0.15
 #: Good candidates at the least, when as many have finite scores.
 MIN_GOOD = 2
+#: Good candidates at the most (as TPE caps its own): the densities then stay focused on
+#: the very best of a long search, and building them costs the same however long it ran.
+#: No search of at most 213 evaluations reaches it.
+MAX_GOOD = 32
 #: Weight of the prior (uniform on a parameter's range, weighted on a categorical's
 #: choices) against a weight of 1 for each good candidate.
 PRIOR_WEIGHT = 1.0
@@ -55,7 +61,8 @@ class ParzenProposal:
         Their scores, higher is better; NaN (a failed fit) is never good.
     gamma : float, default=GAMMA
         The fraction of `candidates` counted as good (at least
-        :data:`MIN_GOOD`, at most those with a finite score).
+        :data:`MIN_GOOD`, at most :data:`MAX_GOOD` and those with a finite
+        score).
     prior_weight : float, default=PRIOR_WEIGHT
 
     Examples
@@ -76,9 +83,9 @@ class ParzenProposal:
         self.prior_weight = float(prior_weight)
         scores = np.asarray(scores, dtype=float)
         finite = np.flatnonzero(np.isfinite(scores))
-        n_good = min(len(finite), max(MIN_GOOD, int(math.ceil(gamma * len(candidates)))))
-        # the best first; among equal scores the earliest (a stable sort of the finite ones)
-        order = finite[np.argsort(-scores[finite], kind="stable")][:n_good]
+        n_good = min(len(finite), max(MIN_GOOD, min(MAX_GOOD,
+                                                    int(math.ceil(gamma * len(candidates))))))
+        order = finite[_best_first(-scores[finite], n_good)]
         self.good: list[tuple[int, dict]] = []  # (branch, candidate)
         for index in order:
             try:
@@ -154,14 +161,39 @@ class ParzenProposal:
             return dim.sample(rng)
 
 
+def _best_first(losses: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the `k` lowest `losses`, lowest first, the earliest among equals: the
+    first `k` of a stable sort, found by a partition (linear in the number of losses)."""
+    if k < len(losses):
+        threshold = np.partition(losses, k - 1)[k - 1]
+        within = np.flatnonzero(losses <= threshold)  # ascending: ties stay in order
+        return within[np.argsort(losses[within], kind="stable")][:k]
+    return np.argsort(losses, kind="stable")[:k]
+
+
+class _Candidates(Sequence):
+    """The candidates of (candidate, score) pairs, without copying them."""
+
+    def __init__(self, history):
+        self._history = history
+
+    def __len__(self):
+        return len(self._history)
+
+    def __getitem__(self, index):
+        return self._history[index][0]
+
+
 def density_new(space: SearchSpace, history: list[tuple[dict, float]], n: int,
-                rng: np.random.Generator, seen: set, avoid: set) -> list[dict]:
+                rng: np.random.Generator, seen: set, avoid: set,
+                scores: np.ndarray | None = None) -> list[dict]:
     """Up to `n` candidates from the densities of the best of `history`, each new.
 
-    `history` holds (candidate, score) pairs in a deterministic order. A
-    candidate whose key is in `seen` (asked for) or `avoid` (proposed already)
-    is drawn again, ``20 * n`` draws at the most; the keys of those returned
-    are added to `avoid`.
+    `history` holds (candidate, score) pairs in a deterministic order (`scores`,
+    when given, are their scores as an array, which spares a pass over a long
+    history). A candidate whose key is in `seen` (asked for) or `avoid`
+    (proposed already) is drawn again, ``20 * n`` draws at the most; the keys
+    of those returned are added to `avoid`.
 
     Examples
     --------
@@ -174,8 +206,9 @@ def density_new(space: SearchSpace, history: list[tuple[dict, float]], n: int,
     """
     if n <= 0 or not history:
         return []
-    proposal = ParzenProposal(space, [params for params, _ in history],
-                              [score for _, score in history])
+    if scores is None:
+        scores = [score for _, score in history]
+    proposal = ParzenProposal(space, _Candidates(history), scores)
     if not proposal.good:
         return []
     out: list[dict] = []
