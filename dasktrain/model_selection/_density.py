@@ -97,11 +97,11 @@ class ParzenProposal:
         weights = np.full(n_branches, self.prior_weight / n_branches)
         for branch, _ in self.good:
             weights[branch] += 1.0
-        self._branch_p = weights / weights.sum() if weights.sum() > 0 else None
+        self._branch_p = _cdf(weights) if weights.sum() > 0 else None
         self._kernels: dict[tuple[int, str], tuple] = {}
 
     def _kernel(self, branch: int, name: str, dim: Dimension) -> tuple:
-        """The mixture of a parameter in a branch: ('cat', p) or ('num', mus, sigmas, p)."""
+        """The mixture of a parameter in a branch: ('cat', cdf) or ('num', mus, sigmas, cdf)."""
         key = (branch, name)
         if key in self._kernels:
             return self._kernels[key]
@@ -111,7 +111,7 @@ class ParzenProposal:
             counts = prior / prior.sum() * self.prior_weight
             for value in values:
                 counts[dim.index(value)] += 1.0
-            kernel = ("cat", counts / counts.sum())
+            kernel = ("cat", _cdf(counts))
         else:
             mus = np.array([dim.to_unit(value) for value in values], dtype=float)
             # each kernel as wide as its larger gap to a neighbour (the range's ends
@@ -123,7 +123,7 @@ class ParzenProposal:
             sigmas = np.empty(len(mus))
             sigmas[order] = np.clip(widths, 1.0 / min(100.0, len(mus) + 2.0), 1.0)
             weights = np.append(np.ones(len(mus)), self.prior_weight)
-            kernel = ("num", mus, sigmas, weights / weights.sum())
+            kernel = ("num", mus, sigmas, _cdf(weights))
         self._kernels[key] = kernel
         return kernel
 
@@ -133,7 +133,7 @@ class ParzenProposal:
         if n_branches == 1 or self._branch_p is None:
             branch = 0 if n_branches == 1 else int(rng.integers(n_branches))
         else:
-            branch = int(rng.choice(n_branches, p=self._branch_p))
+            branch = _pick(self._branch_p, rng)
         candidate = {}
         for name, dim in self.space.branches[branch].items():
             candidate[name] = self._draw(branch, name, dim, rng)
@@ -144,9 +144,9 @@ class ParzenProposal:
             return dim.sample(rng)
         kernel = self._kernel(branch, name, dim)
         if kernel[0] == "cat":
-            return dim.choices[int(rng.choice(len(dim), p=kernel[1]))]
-        _, mus, sigmas, p = kernel
-        component = int(rng.choice(len(p), p=p))
+            return dim.choices[_pick(kernel[1], rng)]
+        _, mus, sigmas, cdf = kernel
+        component = _pick(cdf, rng)
         if component == len(mus):  # the prior: as the dimension samples
             return dim.sample(rng)
         for _ in range(_TRUNCATION_TRIES):
@@ -159,6 +159,18 @@ class ParzenProposal:
             return dim.from_unit(u)
         except TypeError:  # a distribution without quantiles: drawn at random
             return dim.sample(rng)
+
+
+def _cdf(weights: np.ndarray) -> np.ndarray:
+    """The cumulative distribution of `weights`, ending at exactly 1."""
+    cdf = np.cumsum(weights, dtype=float)
+    return cdf / cdf[-1]
+
+
+def _pick(cdf: np.ndarray, rng: np.random.Generator) -> int:
+    """An index drawn with the probabilities of `cdf`: what ``rng.choice(len(cdf), p=p)``
+    draws (one uniform number, the same index), without checking `p` on every draw."""
+    return int(cdf.searchsorted(rng.random(), side="right"))
 
 
 def _best_first(losses: np.ndarray, k: int) -> np.ndarray:
