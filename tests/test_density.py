@@ -173,3 +173,23 @@ def test_the_good_candidates_are_the_best_fraction_up_to_a_cap_earliest_on_ties(
     best = finite[np.argsort(-scores[finite], kind="stable")][:expected]
     assert [candidate for _, candidate in proposal.good] == [candidates[i] for i in best]
     assert len(proposal.good) <= _density.MAX_GOOD
+
+
+@pytest.mark.parametrize("n", [1, 31, 32, 33, 500])
+def test_best_so_far_keeps_what_a_stable_sort_of_every_score_puts_first(n):
+    """The strategy's running record of the best scores, added one by one, gives the good
+    candidates a pass over the whole history would, and so the same densities."""
+    rng = np.random.default_rng(n)
+    scores = rng.integers(0, 6, n).astype(float)
+    scores[rng.random(n) < 0.2] = np.nan
+    best = _density.BestSoFar()
+    for index, score in enumerate(scores):
+        best.add(index, float(score))
+    finite = np.flatnonzero(np.isfinite(scores))
+    expected = finite[np.argsort(-scores[finite], kind="stable")][:_density.MAX_GOOD]
+    assert best.ordered() == expected.tolist()
+    space = SearchSpace([{"x": Continuous(0.0, 1.0)}])
+    history = [({"x": float(x)}, float(s)) for x, s in zip(rng.random(n), scores)]
+    plain = density_new(space, history, 10, np.random.default_rng(0), set(), set())
+    kept = density_new(space, history, 10, np.random.default_rng(0), set(), set(), best=best)
+    assert kept == plain

@@ -19,6 +19,7 @@ strategy's generator, so what they propose is the same on every backend.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 
@@ -27,8 +28,8 @@ import numpy as np
 from ..space import Categorical, Dimension, SearchSpace
 from ._genetic import candidate_key
 
-__all__ = ["DENSITY_SHARE", "GAMMA", "MAX_GOOD", "PRIOR_WEIGHT", "ParzenProposal",
-           "density_new"]
+__all__ = ["DENSITY_SHARE", "GAMMA", "MAX_GOOD", "PRIOR_WEIGHT", "BestSoFar",
+           "ParzenProposal", "density_new"]
 
 #: Candidates drawn from the densities per child bred, in a screening pool.
 DENSITY_SHARE = 2.0
@@ -57,12 +58,16 @@ class ParzenProposal:
     space : SearchSpace
     candidates : list of dict
         Candidates evaluated, in a deterministic order.
-    scores : sequence of float
+    scores : sequence of float or None
         Their scores, higher is better; NaN (a failed fit) is never good.
+        Not read when `best` is given.
     gamma : float, default=GAMMA
         The fraction of `candidates` counted as good (at least
         :data:`MIN_GOOD`, at most :data:`MAX_GOOD` and those with a finite
         score).
+    best : list of int or None, default=None
+        Indices of the best candidates, best first (:meth:`BestSoFar.ordered`),
+        in place of a pass over `scores`.
     prior_weight : float, default=PRIOR_WEIGHT
 
     Examples
@@ -78,14 +83,17 @@ class ParzenProposal:
     """
 
     def __init__(self, space: SearchSpace, candidates: list[dict], scores, *,
-                 gamma: float = GAMMA, prior_weight: float = PRIOR_WEIGHT):
+                 gamma: float = GAMMA, prior_weight: float = PRIOR_WEIGHT,
+                 best: list[int] | None = None):
         self.space = space
         self.prior_weight = float(prior_weight)
-        scores = np.asarray(scores, dtype=float)
-        finite = np.flatnonzero(np.isfinite(scores))
-        n_good = min(len(finite), max(MIN_GOOD, min(MAX_GOOD,
-                                                    int(math.ceil(gamma * len(candidates))))))
-        order = finite[_best_first(-scores[finite], n_good)]
+        wanted = max(MIN_GOOD, min(MAX_GOOD, int(math.ceil(gamma * len(candidates)))))
+        if best is None:
+            scores = np.asarray(scores, dtype=float)
+            finite = np.flatnonzero(np.isfinite(scores))
+            order = finite[_best_first(-scores[finite], min(len(finite), wanted))]
+        else:  # kept as the candidates were evaluated (BestSoFar): no pass over them all
+            order = best[:wanted]
         self.good: list[tuple[int, dict]] = []  # (branch, candidate)
         for index in order:
             try:
@@ -183,6 +191,40 @@ def _best_first(losses: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(losses, kind="stable")[:k]
 
 
+class BestSoFar:
+    """The best :data:`MAX_GOOD` of the scores added so far, kept as they come.
+
+    What a stable sort of all the scores (higher first, the earliest among
+    equals, NaN never) would put first, at O(log MAX_GOOD) per score added.
+
+    Examples
+    --------
+    >>> best = BestSoFar()
+    >>> for index, score in enumerate([0.2, float("nan"), 0.9, 0.2, 0.5]):
+    ...     best.add(index, score)
+    >>> best.ordered()
+    [2, 4, 0, 3]
+    """
+
+    def __init__(self, scores=()):
+        self._heap: list[tuple[float, int]] = []  # (score, -index): the root goes first
+        for index, score in enumerate(scores):
+            self.add(index, score)
+
+    def add(self, index: int, score: float) -> None:
+        if math.isnan(score):
+            return
+        item = (float(score), -index)
+        if len(self._heap) < MAX_GOOD:
+            heapq.heappush(self._heap, item)
+        elif item > self._heap[0]:
+            heapq.heapreplace(self._heap, item)
+
+    def ordered(self) -> list[int]:
+        """The indices kept, best score first, the earliest among equals."""
+        return [-negated for _, negated in sorted(self._heap, key=lambda i: (-i[0], -i[1]))]
+
+
 class _Candidates(Sequence):
     """The candidates of (candidate, score) pairs, without copying them."""
 
@@ -198,11 +240,11 @@ class _Candidates(Sequence):
 
 def density_new(space: SearchSpace, history: list[tuple[dict, float]], n: int,
                 rng: np.random.Generator, seen: set, avoid: set,
-                scores: np.ndarray | None = None) -> list[dict]:
+                best: BestSoFar | None = None) -> list[dict]:
     """Up to `n` candidates from the densities of the best of `history`, each new.
 
-    `history` holds (candidate, score) pairs in a deterministic order (`scores`,
-    when given, are their scores as an array, which spares a pass over a long
+    `history` holds (candidate, score) pairs in a deterministic order (`best`,
+    when given, has been told every one of them, and spares a pass over a long
     history). A candidate whose key is in `seen` (asked for) or `avoid`
     (proposed already) is drawn again, ``20 * n`` draws at the most; the keys
     of those returned are added to `avoid`.
@@ -218,9 +260,11 @@ def density_new(space: SearchSpace, history: list[tuple[dict, float]], n: int,
     """
     if n <= 0 or not history:
         return []
-    if scores is None:
-        scores = [score for _, score in history]
-    proposal = ParzenProposal(space, _Candidates(history), scores)
+    if best is None:
+        proposal = ParzenProposal(space, _Candidates(history),
+                                  [score for _, score in history])
+    else:
+        proposal = ParzenProposal(space, _Candidates(history), None, best=best.ordered())
     if not proposal.good:
         return []
     out: list[dict] = []

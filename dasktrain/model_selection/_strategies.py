@@ -43,26 +43,6 @@ INITS = ("random", "latin_hypercube", "sobol")
 MIN_SURROGATE_POINTS = 6
 
 
-class _Scores:
-    """A growing array of floats: appending is amortised O(1), reading it copies nothing."""
-
-    def __init__(self, values=()):
-        values = np.fromiter(values, dtype=float)
-        self._buffer = np.empty(max(64, 2 * len(values)))
-        self._buffer[:len(values)] = values
-        self._n = len(values)
-
-    def append(self, value: float) -> None:
-        if self._n == len(self._buffer):
-            self._buffer = np.concatenate([self._buffer, np.empty(len(self._buffer))])
-        self._buffer[self._n] = value
-        self._n += 1
-
-    @property
-    def array(self) -> np.ndarray:
-        return self._buffer[:self._n]
-
-
 class Strategy(abc.ABC):
     """The ask/tell interface of a search strategy, and what every strategy shares.
 
@@ -128,7 +108,7 @@ class Strategy(abc.ABC):
         self._seen: set[str] = set()
         # every outcome taken, in a deterministic order: (params, score)
         self._history: list[tuple[dict, float]] = []
-        self._scores = _Scores()  # the scores of _history, as an array
+        self._best = _density.BestSoFar()  # the best scores of _history, for the densities
         self._model: Surrogate | None = None  # the surrogate, fitted on _history[:_model_size]
         self._model_size = 0
         self._model_seed = 0
@@ -185,7 +165,7 @@ class Strategy(abc.ABC):
         self.n_duplicates = state["n_duplicates"]
         self._seen = set(state["seen"])
         self._history = list(state["history"])
-        self._scores = _Scores(score for _, score in self._history)
+        self._best = _density.BestSoFar(score for _, score in self._history)
         finite = [score for _, score in self._history if math.isfinite(score)]
         self._n_finite, self._best_score = len(finite), max(finite, default=-math.inf)
         self._model = None
@@ -204,7 +184,7 @@ class Strategy(abc.ABC):
     def _record(self, outcome: Outcome) -> None:
         """Add `outcome` to the history the surrogate learns from."""
         self._history.append((outcome.params, outcome.score))
-        self._scores.append(outcome.score)
+        self._best.add(len(self._history) - 1, outcome.score)
         if math.isfinite(outcome.score):
             self._n_finite += 1
             self._best_score = max(self._best_score, outcome.score)
@@ -357,7 +337,7 @@ class Strategy(abc.ABC):
         pool += self._random_new(max(1, size // 4), avoid)
         pool += _density.density_new(self.space, self._history,
                                      int(math.ceil(size * _density.DENSITY_SHARE)),
-                                     self.rng, self._seen, avoid, scores=self._scores.array)
+                                     self.rng, self._seen, avoid, best=self._best)
         if not pool:
             return []
         ranked = surrogate.rank(pool, best=self._best_score, n=n,
