@@ -25,26 +25,27 @@ class CommandError(Exception):
     """A problem with the command's inputs: printed as one line, exit status 2."""
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an int of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int of at least 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int of at least 1, got {value}")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse type: an int of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an int of at least {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected an int of at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"int_at_least_{minimum}"  # argparse names the type in its errors
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """An argparse type: an int of at least 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int of at least 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an int of at least 0, got {value}")
-    return value
+#: argparse types: an int of at least 1, of at least 0.
+positive_int = _int_at_least(1)
+non_negative_int = _int_at_least(0)
 
 
 def positive_seconds(text: str) -> float:
