@@ -166,6 +166,7 @@ def test_the_good_candidates_are_the_best_fraction_up_to_a_cap_earliest_on_ties(
     candidates = [{"x": float(x)} for x in rng.random(n)]
     scores = rng.integers(0, 20, n).astype(float)
     scores[rng.random(n) < 0.1] = np.nan
+    scores[rng.random(n) < 0.05] = -np.inf  # error_score=-inf: a failed fit, never good
     proposal = ParzenProposal(space, candidates, scores)
     finite = np.flatnonzero(np.isfinite(scores))
     expected = min(len(finite), max(_density.MIN_GOOD,
@@ -182,6 +183,7 @@ def test_best_so_far_keeps_what_a_stable_sort_of_every_score_puts_first(n):
     rng = np.random.default_rng(n)
     scores = rng.integers(0, 6, n).astype(float)
     scores[rng.random(n) < 0.2] = np.nan
+    scores[rng.random(n) < 0.05] = -np.inf
     best = _density.BestSoFar()
     for index, score in enumerate(scores):
         best.add(index, float(score))

@@ -89,11 +89,8 @@ class ParzenProposal:
         self.prior_weight = float(prior_weight)
         wanted = max(MIN_GOOD, min(MAX_GOOD, int(math.ceil(gamma * len(candidates)))))
         if best is None:
-            scores = np.asarray(scores, dtype=float)
-            finite = np.flatnonzero(np.isfinite(scores))
-            order = finite[_best_first(-scores[finite], min(len(finite), wanted))]
-        else:  # kept as the candidates were evaluated (BestSoFar): no pass over them all
-            order = best[:wanted]
+            best = BestSoFar(scores).ordered()
+        order = best[:wanted]
         self.good: list[tuple[int, dict]] = []  # (branch, candidate)
         for index in order:
             try:
@@ -181,21 +178,11 @@ def _pick(cdf: np.ndarray, rng: np.random.Generator) -> int:
     return int(cdf.searchsorted(rng.random(), side="right"))
 
 
-def _best_first(losses: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the `k` lowest `losses`, lowest first, the earliest among equals: the
-    first `k` of a stable sort, found by a partition (linear in the number of losses)."""
-    if k < len(losses):
-        threshold = np.partition(losses, k - 1)[k - 1]
-        within = np.flatnonzero(losses <= threshold)  # ascending: ties stay in order
-        return within[np.argsort(losses[within], kind="stable")][:k]
-    return np.argsort(losses, kind="stable")[:k]
-
-
 class BestSoFar:
     """The best :data:`MAX_GOOD` of the scores added so far, kept as they come.
 
-    What a stable sort of all the scores (higher first, the earliest among
-    equals, NaN never) would put first, at O(log MAX_GOOD) per score added.
+    What a stable sort of the finite scores (higher first, the earliest among
+    equals) would put first, at O(log MAX_GOOD) per score added.
 
     Examples
     --------
@@ -212,7 +199,7 @@ class BestSoFar:
             self.add(index, score)
 
     def add(self, index: int, score: float) -> None:
-        if math.isnan(score):
+        if not math.isfinite(score):  # a failed fit (NaN, or error_score=-inf) is never good
             return
         item = (float(score), -index)
         if len(self._heap) < MAX_GOOD:

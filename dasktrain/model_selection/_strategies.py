@@ -27,7 +27,7 @@ from scipy.stats import qmc
 from ..space import SearchSpace
 from ..utils._gc import gc_paused
 from . import _density
-from ._genetic import breeder, candidate_key, select_survivors
+from ._genetic import _fitness, breeder, candidate_key, select_survivors
 from ._records import Outcome
 from ._surrogate import MAX_TRAINING, Surrogate, sample_size
 
@@ -438,11 +438,6 @@ class Generational(Strategy):
         return super().state()
 
 
-def _rank_key(score: float) -> float:
-    """A score as a heap key: a failed (NaN) score as low as -inf."""
-    return -math.inf if math.isnan(score) else score
-
-
 class SteadyState(Strategy):
     """One child at a time: each finished candidate may replace the worst of the population.
 
@@ -501,7 +496,7 @@ class SteadyState(Strategy):
             self.population.append(outcome)
             return
         if self._worst is None or len(self._worst) != len(self.population):
-            self._worst = [(_rank_key(member.score), index)
+            self._worst = [(_fitness(member.score), index)
                            for index, member in enumerate(self.population)]
             heapq.heapify(self._worst)
         # The heap's root is the lowest score, the first such member on ties (as argmin):
@@ -510,7 +505,7 @@ class SteadyState(Strategy):
         current = self.population[worst].score
         if not math.isnan(outcome.score) and (math.isnan(current) or outcome.score > current):
             self.population[worst] = outcome
-            heapq.heapreplace(self._worst, (_rank_key(outcome.score), worst))
+            heapq.heapreplace(self._worst, (_fitness(outcome.score), worst))
 
     def _told(self, outcome: Outcome) -> bool:
         self._n_told += 1
