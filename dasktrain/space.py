@@ -55,6 +55,11 @@ def _plain(value):
     return value
 
 
+#: The name part of :func:`value_key` for values of exactly these types.
+_SCALAR_NAMES = {kind: f"{kind.__module__}.{kind.__qualname__}"
+                 for kind in (type(None), bool, int, float, complex, str, bytes)}
+
+
 def value_key(value) -> str:
     """A text that identifies `value` by content, types included.
 
@@ -70,6 +75,10 @@ def value_key(value) -> str:
     >>> value_key(SVC(C=2.0)) == value_key(SVC(C=2.0))
     True
     """
+    kind = type(value)
+    name = _SCALAR_NAMES.get(kind)
+    if name is not None:  # the common case, a parameter value of a built-in type
+        return f"{name}:{value!r}"
     value = _plain(value)
     kind = type(value)
     name = f"{kind.__module__}.{kind.__qualname__}"
@@ -932,7 +941,7 @@ class SearchSpace:
         Raises ValueError when no branch does.
         """
         for index, branch in enumerate(self.branches):
-            if set(branch) == set(candidate) and all(
+            if branch.keys() == candidate.keys() and all(
                     branch[name].contains(value) for name, value in candidate.items()):
                 return index
         raise ValueError(f"{candidate!r} is not a candidate of {self!r}.")

@@ -232,3 +232,21 @@ def test_on_a_plateau_the_surrogate_ranks_the_candidates_farthest_from_those_see
     # farthest from those seen (0.9), then from those and 0.9 (0.5: 0.3 from 0.2), then 0.7
     # (0.2 from 0.5 and 0.9); 0.1 is 0.014 from the nearest seen, 0.15 only 0.007
     assert surrogate.rank(pool, evaluated=seen) == [2, 3, 4, 0, 1]
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_the_surrogate_grows_the_trees_an_extra_trees_forest_grows(seed):
+    """The surrogate fits its trees itself, without the forest's per-tree clones."""
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    rng = np.random.default_rng(seed)
+    X, y = rng.random((120, 5)), rng.random(120)
+    X[:40, 2] = 0.5  # ties, where a different draw would split elsewhere
+    forest = ExtraTreesRegressor(n_estimators=16, min_samples_leaf=2, max_features=0.8,
+                                 random_state=seed, n_jobs=1).fit(X, y)
+    trees = _surrogate._extra_trees(X, y, 16, seed)
+    query = rng.random((200, 5)).astype(np.float32)
+    assert len(trees) == 16
+    for mine, theirs in zip(trees, forest.estimators_):
+        np.testing.assert_array_equal(mine.predict(query), theirs.tree_.predict(query))
+        np.testing.assert_array_equal(mine.threshold, theirs.tree_.threshold)

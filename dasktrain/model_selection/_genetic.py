@@ -232,6 +232,7 @@ def _crossover_in(a: dict, b: dict, index_a: int | None, index_b: int | None,
 
 
 def _tournament_winner(entrants, scores) -> int:
+    entrants = entrants.tolist() if isinstance(entrants, np.ndarray) else list(entrants)
     winner = entrants[0]
     for index in entrants[1:]:
         if _better(float(scores[index]), float(scores[winner])):

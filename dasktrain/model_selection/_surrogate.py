@@ -1,8 +1,8 @@
 """A cheap model of the score, fitted on the candidates evaluated so far, to screen children.
 
 Strategies breed several times more children than they evaluate and keep the
-most promising by the expected improvement that a tree ensemble
-(scikit-learn's :class:`~sklearn.ensemble.ExtraTreesRegressor`) predicts for
+most promising by the expected improvement that a tree ensemble (the trees of
+scikit-learn's :class:`~sklearn.ensemble.ExtraTreesRegressor`) predicts for
 them, the spread of its trees standing for its uncertainty. It runs on the
 client, sees parameters and scores only, and draws its randomness from the
 strategy's generator, so screening keeps results identical on every backend.
@@ -13,12 +13,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import sklearn
 from scipy.stats import norm
-from sklearn.ensemble import ExtraTreesRegressor
+from sklearn.tree import ExtraTreeRegressor
 
 from ..space import Categorical, SearchSpace
 
 __all__ = ["Surrogate", "expected_improvement"]
+
+_MISSING = object()
 
 #: Outcomes the surrogate learns from at the most: the best half and the most recent half,
 #: so that screening costs the same per candidate however long the search runs.
@@ -68,31 +71,49 @@ class Surrogate:
     def __init__(self, space: SearchSpace, n_estimators: int = 64):
         self.space = space
         self.n_estimators = n_estimators
-        self._model = None
+        self._trees = None
         self._columns = []
         for name in space.names:
             dims = [branch[name] for branch in space.branches if name in branch]
             choices = [dim for dim in dims if isinstance(dim, Categorical) and len(dim) > 1]
             self._columns.append((name, choices[0] if choices else None))
+        # per branch (and -1, a candidate of none), each column's name, the branch's
+        # dimension of it (None when the branch lacks it) and its categorical
+        self._layouts = {index: [(name, branch.get(name), categorical)
+                                 for name, categorical in self._columns]
+                         for index, branch in enumerate(space.branches)}
+        self._layouts[-1] = [(name, None, categorical) for name, categorical in self._columns]
 
     def encode(self, candidates: list[dict]) -> np.ndarray:
         rows = []
+        layouts = self._layouts
         for candidate in candidates:
             try:
                 index = self.space.branch_of(candidate)
             except ValueError:
                 index = -1
-            branch = self.space.branches[index] if index >= 0 else {}
             row = [float(index)]
-            for name, categorical in self._columns:
-                dim = branch.get(name)
-                present = name in candidate and dim is not None
-                row.append(dim.to_unit(candidate[name]) if present else -1.0)
-                if categorical is not None:
-                    hot = [0.0] * len(categorical)
-                    if present and categorical.contains(candidate[name]):
-                        hot[categorical.index(candidate[name])] = 1.0
-                    row.extend(hot)
+            for name, dim, categorical in layouts[index]:
+                value = candidate.get(name, _MISSING) if dim is not None else _MISSING
+                if value is _MISSING:
+                    row.append(-1.0)
+                    if categorical is not None:
+                        row.extend([0.0] * len(categorical))
+                    continue
+                if categorical is None:
+                    row.append(dim.to_unit(value))
+                    continue
+                try:
+                    choice = categorical.index(value)
+                except ValueError:
+                    choice = -1
+                # a categorical's position is its choice's, found once for both columns
+                row.append(dim.to_unit(value) if dim is not categorical or dim.constant
+                           else choice / (len(dim) - 1))
+                hot = [0.0] * len(categorical)
+                if choice >= 0:
+                    hot[choice] = 1.0
+                row.extend(hot)
             rows.append(row)
         return np.asarray(rows, dtype=float)
 
@@ -101,7 +122,7 @@ class Surrogate:
         scores = np.asarray(scores, dtype=float)
         finite = scores[np.isfinite(scores)]
         if finite.size == 0:
-            self._model = None
+            self._trees = None
             return self
         scores = np.where(np.isfinite(scores), scores, finite.min())
         if len(candidates) > MAX_TRAINING:
@@ -111,15 +132,13 @@ class Surrogate:
             keep = sorted(best | set(recent))
             candidates = [candidates[i] for i in keep]
             scores = scores[keep]
-        self._model = ExtraTreesRegressor(n_estimators=self.n_estimators, min_samples_leaf=2,
-                                          max_features=0.8, random_state=seed, n_jobs=1)
-        self._model.fit(self.encode(candidates), scores)
+        self._trees = _extra_trees(self.encode(candidates), scores, self.n_estimators, seed)
         self._best = float(scores.max())
         return self
 
     @property
     def fitted(self) -> bool:
-        return self._model is not None
+        return self._trees is not None
 
     def predict(self, candidates: list[dict]) -> tuple[np.ndarray, np.ndarray]:
         """The mean and the spread (std over trees) of the predicted scores."""
@@ -130,7 +149,7 @@ class Surrogate:
         # predict checks its input on every call, which on the few candidates of a
         # steady-state ask cost twice the prediction itself
         X = np.ascontiguousarray(X, dtype=np.float32)
-        per_tree = np.stack([tree.tree_.predict(X)[:, 0] for tree in self._model.estimators_])
+        per_tree = np.stack([tree.predict(X)[:, 0] for tree in self._trees])
         return per_tree.mean(axis=0), per_tree.std(axis=0)
 
     def rank(self, candidates: list[dict], best: float | None = None,
@@ -171,6 +190,33 @@ class Surrogate:
             chosen = np.vstack([chosen, X[group]])
             start = end
         return out + order[start:]
+
+
+def _extra_trees(X: np.ndarray, y: np.ndarray, n_estimators: int, seed: int) -> list:
+    """The fitted trees (their ``tree_``) of ``ExtraTreesRegressor(n_estimators,
+    min_samples_leaf=2, max_features=0.8, random_state=seed)`` fitted on `X`, `y`.
+
+    The same trees as the forest's: each is seeded as the forest seeds it (one
+    draw of ``RandomState(seed).randint`` per tree, in order, which seeds the
+    tree's own ``RandomState``) and fitted, as the
+    forest fits it, on all the rows without a bootstrap and with the input
+    checked once here. The forest itself clones and configures every tree
+    through ``get_params``, which cost more than fitting the trees of a
+    screening surrogate; ``tests/test_strategies.py`` compares the two.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1, 1)
+    seeds = np.random.RandomState(seed)
+    # a tree given an int seed makes a RandomState of it, at 0.1 ms mostly spent
+    # gathering entropy it then overwrites; re-seeding one gives the same state
+    state = np.random.RandomState(0)
+    trees = []
+    with sklearn.config_context(skip_parameter_validation=True):
+        for _ in range(n_estimators):
+            state.seed(seeds.randint(np.iinfo(np.int32).max))
+            tree = ExtraTreeRegressor(min_samples_leaf=2, max_features=0.8, random_state=state)
+            trees.append(tree.fit(X, y, check_input=False).tree_)
+    return trees
 
 
 def _spread(X: np.ndarray, reference: np.ndarray, labels: list[int], k: int) -> list[int]:
