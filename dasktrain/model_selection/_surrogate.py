@@ -230,11 +230,27 @@ def _spread(X: np.ndarray, reference: np.ndarray, labels: list[int], k: int) -> 
                              .sum(axis=2).min(axis=1))
     free = np.ones(len(labels), dtype=bool)
     picks = []
+    # a row picked gets -inf, which no distance raises again: argmax then finds the
+    # farthest free row, as over the free rows alone; the buffers spare an allocation
+    # per pick (the same operations, so the same distances)
+    difference, distance = np.empty_like(X), np.empty(len(labels))
+    # numpy sums fewer than 8 numbers from left to right: then the columns are added
+    # one by one, the same sums without a reduction's cost per row
+    by_column = X.shape[1] < 8
     for _ in range(min(k, len(labels))):
-        pick = int(np.argmax(np.where(free, nearest, -np.inf)))
+        pick = int(np.argmax(nearest))
         picks.append(pick)
         free[pick] = False
-        nearest = np.minimum(nearest, ((X - X[pick]) ** 2).sum(axis=1))
+        nearest[pick] = -np.inf
+        np.subtract(X, X[pick], out=difference)
+        np.square(difference, out=difference)
+        if by_column:
+            distance[:] = difference[:, 0]
+            for column in range(1, X.shape[1]):
+                distance += difference[:, column]
+        else:
+            difference.sum(axis=1, out=distance)
+        np.minimum(nearest, distance, out=nearest)
     return [labels[i] for i in picks] + [labels[i] for i in np.flatnonzero(free)]
 
 
