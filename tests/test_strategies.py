@@ -250,3 +250,26 @@ def test_the_surrogate_grows_the_trees_an_extra_trees_forest_grows(seed):
     for mine, theirs in zip(trees, forest.estimators_):
         np.testing.assert_array_equal(mine.predict(query), theirs.tree_.predict(query))
         np.testing.assert_array_equal(mine.threshold, theirs.tree_.threshold)
+
+
+@pytest.mark.parametrize("columns", [1, 3, 9])
+def test_the_plateau_spread_picks_as_a_plain_greedy_maximin(columns):
+    """Each pick the row farthest from the reference and the picks before it."""
+    rng = np.random.default_rng(columns)
+    # a grid of whole numbers: many equal distances, every sum exact in any order
+    X = rng.integers(0, 4, size=(60, columns)).astype(float)
+    reference = rng.integers(0, 4, size=(7, columns)).astype(float)
+    labels = list(range(100, 160))
+
+    def distance(a, b):
+        return float(sum((x - y) ** 2 for x, y in zip(a, b)))
+
+    expected, free = [], list(range(len(X)))
+    for _ in range(25):
+        def nearest(i):
+            return min(distance(X[i], r) for r in [*reference, *(X[j] for j in expected)])
+        best = max(free, key=lambda i: (nearest(i), -i))  # the earliest among the farthest
+        expected.append(best)
+        free.remove(best)
+    got = _surrogate._spread(X, reference, labels, 25)
+    assert got == [labels[i] for i in expected] + [labels[i] for i in free]
