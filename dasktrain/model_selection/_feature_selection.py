@@ -24,6 +24,7 @@ from .._base import ParallelEstimatorMixin, estimator_instance, fill_doc
 from ..utils import Interval, Options, Predicate
 from ..utils._data import allows_nan
 from ._nsga import NSGA2_STRATEGIES, Objective, check_objectives
+from ._surrogate import Surrogate
 from ._search import (GeneticSearchCV, _is_cv, _is_path, _is_real, _is_scoring,
                       inherit_input_tags, inherit_tags)
 
@@ -151,11 +152,17 @@ class MaskOperators:
             bits[rng.choice(off, size=self.min_features - count, replace=False)] = True
         return bits
 
-    def sample(self, rng) -> dict:
-        k = int(rng.integers(self.min_features, self.max_features + 1))
+    def _of_size(self, k: int, rng) -> dict:
         bits = np.zeros(self.n_features, dtype=bool)
         bits[rng.choice(self.n_features, size=k, replace=False)] = True
         return self._candidate(bits)
+
+    def sample(self, rng) -> dict:
+        return self._of_size(int(rng.integers(self.min_features, self.max_features + 1)), rng)
+
+    def surrogate(self) -> _MaskSurrogate:
+        """A new surrogate of one objective over masks (screening)."""
+        return _MaskSurrogate(self.n_features)
 
     def mutate(self, candidate: dict, rng) -> dict:
         """Balanced bit-flip, then repair.
@@ -187,6 +194,22 @@ class MaskOperators:
                 f"min_features={self.min_features}, max_features={self.max_features})")
 
 
+class _MaskSurrogate(Surrogate):
+    """The screening surrogate of :mod:`._surrogate` over feature masks: each mask is
+    encoded as its bits, one column per feature."""
+
+    def __init__(self, n_features: int, n_estimators: int = 64):
+        self.n_features = n_features
+        self.n_estimators = n_estimators
+        self._model = None
+
+    def encode(self, candidates: list[dict]) -> np.ndarray:
+        bits = np.zeros((len(candidates), self.n_features))
+        for row, candidate in enumerate(candidates):
+            bits[row, list(candidate["features"])] = 1.0
+        return bits
+
+
 class _MaskSearch(GeneticSearchCV):
     """The genetic search over feature masks that a GeneticFeatureSelectionCV runs."""
 
@@ -210,6 +233,9 @@ class _MaskSearch(GeneticSearchCV):
     def _make_strategy(self, space, rng, objectives):
         return NSGA2_STRATEGIES[self.strategy](
             space, rng, maximise=[objective.maximise for objective in objectives],
+            known=[objective.function if objective.kind == "params" else None
+                   for objective in objectives],
+            screening=self.screening,
             population_size=self.population_size,
             crossover_probability=self.crossover_probability,
             mutation_probability=self.mutation_probability,
@@ -233,13 +259,18 @@ class _FewestWithinSlack:
     """A ``refit`` callable: the front's mask with the fewest features whose mean score is
     at most a slack below the front's best.
 
-    The slack is the best mask's ``std_test_<metric>`` (`rule`
-    "one_standard_deviation", as scikit-learn's example of a ``refit``
-    callable that balances model complexity and cross-validated score) or that
-    over the square root of the number of splits ("one_standard_error", the
-    one-standard-error rule). Among masks of the same size the higher score
-    wins, then the first evaluated. Masks whose score is not finite are never
-    chosen while another one is.
+    The slack is the pooled standard deviation of the scores over the splits,
+    the root mean square of ``std_test_<metric>`` over every mask with a
+    finite score (`rule` "one_standard_deviation", as scikit-learn's example
+    of a ``refit`` callable that balances model complexity and
+    cross-validated score), or that over the square root of the number of
+    splits ("one_standard_error"). The spread of one mask's few split scores
+    is a noisy estimate of how much the folds move a score: on the
+    breast_cancer benchmark the best mask's own was at times a tenth of the
+    pooled one, and the rule then kept twice the features for no better score
+    on other folds. Among masks of the same size the higher score wins, then
+    the first evaluated. Masks whose score is not finite are never chosen
+    while another one is.
 
     Examples
     --------
@@ -248,12 +279,12 @@ class _FewestWithinSlack:
     ...                       {"features": (0, 1)}],
     ...            "pareto_rank": np.array([1, 1, 1]),
     ...            "mean_test_score": np.array([0.90, 0.85, 0.88]),
-    ...            "std_test_score": np.array([0.06, 0.02, 0.04]),
+    ...            "std_test_score": np.array([0.01, 0.06, 0.07]),
     ...            "split0_test_score": [0, 0, 0], "split1_test_score": [0, 0, 0],
     ...            "split2_test_score": [0, 0, 0], "split3_test_score": [0, 0, 0]}
-    >>> _FewestWithinSlack("score", "one_standard_deviation")(results)  # 0.85 >= 0.90 - 0.06
+    >>> _FewestWithinSlack("score", "one_standard_deviation")(results)  # slack 0.0535
     1
-    >>> _FewestWithinSlack("score", "one_standard_error")(results)  # 0.88 >= 0.90 - 0.06 / 2
+    >>> _FewestWithinSlack("score", "one_standard_error")(results)  # 0.0535 / 2
     2
     """
 
@@ -269,7 +300,9 @@ class _FewestWithinSlack:
         if not finite.size:
             return int(front[0]) if front.size else 0
         best = finite[np.argmax(scores[finite])]  # the first of equal bests
-        slack = float(results[f"std_test_{metric}"][best])
+        spreads = np.asarray(results[f"std_test_{metric}"], dtype=float)
+        pooled = spreads[np.isfinite(scores) & np.isfinite(spreads)]
+        slack = float(np.sqrt(np.mean(pooled ** 2))) if pooled.size else 0.0
         if self.rule == "one_standard_error":
             n_splits = sum(1 for key in results
                            if key.startswith("split") and key.endswith(f"_test_{metric}"))
@@ -328,6 +361,15 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         each on average, at least one flip).
     tournament_size : int, default=3
         Members of each crowded tournament that picks a parent.
+    screening : float, default=8.0
+        Masks bred per mask evaluated. Above 1, that many times more children
+        are bred (plus a quarter as many random masks), a tree ensemble on
+        the masks' bits, fitted on the masks evaluated so far, predicts the
+        score of each (the number of features is known), and those that add
+        the most hypervolume to the front predicted are evaluated (see Notes).
+        1 breeds and evaluates the children as they come. Screening costs
+        client time (about 50 ms a generation on 30 features), small beside
+        fits that take a few milliseconds each.
     objectives : tuple or list of str or callable, or None, default=("score", "n_features")
         Metric names of `scoring` (maximised), "n_features", "fit_time",
         "score_time", "model_size" or callables ``cost(fitted_estimator)``
@@ -430,6 +472,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         "crossover_probability": [Interval(numbers.Real, 0, 1)],
         "mutation_probability": [Interval(numbers.Real, 0, 1)],
         "tournament_size": [Interval(numbers.Integral, 1, None)],
+        "screening": [Interval(numbers.Real, 1, None)],
         "objectives": "no_validation",  # checked by _nsga.check_objectives in fit
         "selection_rule": [Options(SELECTION_RULES)],
         "strategy": [Options(tuple(NSGA2_STRATEGIES))],
@@ -444,7 +487,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
 
     def __init__(self, estimator, *, scoring=None, cv=5, min_features=1, max_features=None,
                  population_size=20, generations=10, crossover_probability=0.5,
-                 mutation_probability=0.5, tournament_size=3,
+                 mutation_probability=0.5, tournament_size=3, screening=8.0,
                  objectives=("score", "n_features"), selection_rule="one_standard_deviation",
                  strategy="generational", max_time=None,
                  eval_timeout=None, error_score=np.nan, callbacks=None, checkpoint=None,
@@ -459,6 +502,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         self.crossover_probability = crossover_probability
         self.mutation_probability = mutation_probability
         self.tournament_size = tournament_size
+        self.screening = screening
         self.objectives = objectives
         self.selection_rule = selection_rule
         self.strategy = strategy
@@ -501,8 +545,8 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
             cv=self.cv, population_size=self.population_size, generations=self.generations,
             crossover_probability=self.crossover_probability,
             mutation_probability=self.mutation_probability,
-            tournament_size=self.tournament_size, strategy=self.strategy,
-            max_time=self.max_time, eval_timeout=self.eval_timeout,
+            tournament_size=self.tournament_size, screening=self.screening,
+            strategy=self.strategy, max_time=self.max_time, eval_timeout=self.eval_timeout,
             error_score=self.error_score, refit=refit, callbacks=self.callbacks,
             checkpoint=self.checkpoint, random_state=self.random_state, use_dask=self.use_dask,
             client=self.client, n_jobs=self.n_jobs, verbose=self.verbose,
