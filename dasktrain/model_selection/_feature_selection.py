@@ -103,6 +103,12 @@ def _n_selected(params: dict) -> float:
 N_FEATURES = Objective("n_features", False, "params", _n_selected)
 
 
+#: The screening's optimism over masks (see :class:`~._nsga.NSGA2`): on the benchmark's
+#: breast_cancer (5 seeds) the masks chosen with 0 kept 6.0 features scoring 0.9743 on other
+#: folds, with 1 4.6 features scoring 0.9729.
+MASK_OPTIMISM = 0.0
+
+
 class MaskOperators:
     """Random masks, bit-flip mutation and uniform crossover, within a number of features.
 
@@ -235,7 +241,7 @@ class _MaskSearch(GeneticSearchCV):
             space, rng, maximise=[objective.maximise for objective in objectives],
             known=[objective.function if objective.kind == "params" else None
                    for objective in objectives],
-            screening=self.screening,
+            screening=self.screening, optimism=MASK_OPTIMISM,
             population_size=self.population_size,
             crossover_probability=self.crossover_probability,
             mutation_probability=self.mutation_probability,
@@ -363,13 +369,15 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         Members of each crowded tournament that picks a parent.
     screening : float, default=8.0
         Masks bred per mask evaluated. Above 1, that many times more children
-        are bred (plus a quarter as many random masks), a tree ensemble on
-        the masks' bits, fitted on the masks evaluated so far, predicts the
-        score of each (the number of features is known), and those that add
-        the most hypervolume to the front predicted are evaluated (see Notes).
-        1 breeds and evaluates the children as they come. Screening costs
-        client time (about 50 ms a generation on 30 features), small beside
-        fits that take a few milliseconds each.
+        are bred (plus a quarter as many random masks), a tree ensemble on the
+        masks' bits, fitted on the masks evaluated so far, predicts each one's
+        score (its number of features is known), and the masks whose
+        predicted point adds the most hypervolume to the front evaluated are
+        evaluated. 1 evaluates the children as they are bred. With 8, on the
+        benchmark's breast_cancer (220 masks, 3 folds, 5 seeds) the best mask
+        of at most 4 features scored 0.009 higher than with 1 (0.0035 to
+        0.016 by seed), of at most 5 features 0.004 higher. It costs client
+        time, about 50 ms a generation on 30 features.
     objectives : tuple or list of str or callable, or None, default=("score", "n_features")
         Metric names of `scoring` (maximised), "n_features", "fit_time",
         "score_time", "model_size" or callables ``cost(fitted_estimator)``
@@ -379,17 +387,21 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         "one_standard_deviation", "one_standard_error" or "best_score": which
         mask of the Pareto front ``support_`` is. "one_standard_deviation":
         of the front's masks whose mean score is at least the best one minus
-        its ``std_test_score`` (over the splits), the one with the fewest
-        features (the higher score among equal sizes), as scikit-learn's
-        example of a ``refit`` callable that balances model complexity and
-        cross-validated score: masks closer than that are not told apart by
-        the folds, and the best of many masks' scores is biased upwards by the
-        selection itself. "one_standard_error": the same with the standard
-        error, ``std_test_score / sqrt(n_splits)`` (a smaller slack, more
-        features). "best_score": the front's best first objective (fewer
-        features among equal scores), ``pareto_front_[0]``. With several
-        metrics the rule uses the first metric of `objectives` (else of
-        `scoring`).
+        the pooled standard deviation of the scores over the splits (the root
+        mean square of ``std_test_score`` over every mask with a finite
+        score), the one with the fewest features (the higher score among
+        equal sizes), as scikit-learn's example of a ``refit`` callable that
+        balances model complexity and cross-validated score: masks closer
+        than that are not told apart by the folds, and the best of many
+        masks' scores is biased upwards by the selection itself. The spread
+        is pooled because one mask's few split scores estimate it poorly (on
+        breast_cancer with 3 folds the best mask's own was at times a tenth of
+        the pooled one); masks near chance level spread more and widen it.
+        "one_standard_error": the same with the standard error, the pooled
+        deviation over ``sqrt(n_splits)`` (a smaller slack, more features).
+        "best_score": the front's best first objective (fewer features among
+        equal scores), ``pareto_front_[0]``. With several metrics the rule
+        uses the first metric of `objectives` (else of `scoring`).
     strategy : {"generational", "steady_state"}, default="generational"
         As for :class:`~dasktrain.model_selection.GeneticSearchCV` (both run
         NSGA-II); "generational" gives the same result on every backend.
