@@ -22,6 +22,9 @@ from dasktrain.model_selection._nsga import (
     NSGA2,
     NSGA2SteadyState,
     SpaceOperators,
+    _gains,
+    _hypervolume,
+    _screen_order,
     crowding_distances,
     nsga2_order,
     pareto_ranks,
@@ -221,6 +224,92 @@ def test_generational_population_is_the_selection_of_parents_and_children():
     pool = parents + children
     expected = nsga2_order(np.array([o.objectives for o in pool]), (True, False), 5)
     assert [o.key for o in strategy.population] == [pool[i].key for i in expected]
+
+
+# --------------------------------------------------------------------------- screening
+
+@pytest.mark.parametrize("n_objectives", [2, 3])
+def test_hypervolume_gains_agree_with_moocore(n_objectives):
+    rng = np.random.default_rng(n_objectives)
+    reference = np.full(n_objectives, 1.1)
+    for _ in range(30):
+        front = rng.random((int(rng.integers(0, 8)), n_objectives))
+        candidates = rng.random((25, n_objectives))
+        base = _hypervolume(front, reference)
+        expected = [_hypervolume(np.vstack([front, row]), reference) - base
+                    for row in candidates]
+        np.testing.assert_allclose(_gains(front, candidates, reference), expected, atol=1e-12)
+
+
+def test_screen_order_takes_what_extends_the_front_first():
+    seen = np.array([[0.9, -5.0], [0.5, -1.0]])  # oriented: higher is better
+    predicted = np.array([[0.4, -6.0],    # dominated by both seen points
+                          [0.95, -5.0],   # a little past the accurate end
+                          [0.7, -2.0],    # fills the front's gap: the most volume
+                          [0.7, -2.1]])   # the same gap, a little less
+    order = _screen_order(seen, predicted, 4)
+    assert order[:2] == [2, 1]
+    assert order[-1] == 0  # dominated, and by the most points
+    assert sorted(order) == [0, 1, 2, 3]
+
+
+def _screened(kind, rng_seed=0, **options):
+    space = SearchSpace([{"n": Integer(0, 60), "m": Integer(0, 60)}])
+    return kind(SpaceOperators(space), np.random.default_rng(rng_seed), maximise=(True, False),
+                population_size=6, crossover_probability=0.5, mutation_probability=0.5,
+                tournament_size=2, elitism=True, **options)
+
+
+def _two_costs(candidate):
+    return (float(candidate["n"] + candidate["m"]), float((candidate["n"] - 10) ** 2))
+
+
+@pytest.mark.parametrize("kind", [NSGA2, NSGA2SteadyState])
+def test_screened_nsga2_asks_new_candidates_the_same_way_twice(kind):
+    runs = []
+    for _ in range(2):
+        strategy = _screened(kind, screening=8.0, init="latin_hypercube")
+        asked = []
+        for _ in range(5):
+            for candidate in strategy.ask(6):
+                asked.append(candidate_key(candidate))
+                strategy.tell(_outcome(candidate, _two_costs(candidate)))
+        assert len(set(asked)) == len(asked) == 30
+        runs.append(asked)
+    assert runs[0] == runs[1]
+    # screening changes what is asked after the first generation (which it does not see)
+    plain = _screened(kind)
+    unscreened = []
+    for _ in range(5):
+        for candidate in plain.ask(6):
+            unscreened.append(candidate_key(candidate))
+            plain.tell(_outcome(candidate, _two_costs(candidate)))
+    assert unscreened[12:] != runs[0][12:]
+
+
+def test_screened_nsga2_resumes_from_its_state():
+    strategy = _screened(NSGA2, screening=8.0)
+    for _ in range(3):
+        for candidate in strategy.ask(6):
+            strategy.tell(_outcome(candidate, _two_costs(candidate)))
+    state = pickle.loads(pickle.dumps(strategy.state()))
+    resumed = _screened(NSGA2, rng_seed=99, screening=8.0)
+    resumed.set_state(state)
+    for _ in range(2):
+        first, second = strategy.ask(6), resumed.ask(6)
+        assert first == second
+        for candidate in first:
+            strategy.tell(_outcome(candidate, _two_costs(candidate)))
+            resumed.tell(_outcome(candidate, _two_costs(candidate)))
+
+
+def test_space_filling_first_generation():
+    # a Latin hypercube puts one of 6 first candidates in each sixth of every range
+    strategy = _screened(NSGA2, init="latin_hypercube")
+    first = strategy.ask(6)
+    for name in ("n", "m"):
+        strata = sorted(min(int(c[name] / 61 * 6), 5) for c in first)
+        assert strata == list(range(6)), (name, strata)
 
 
 # --------------------------------------------------------------------------- GeneticSearchCV

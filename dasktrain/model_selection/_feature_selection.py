@@ -24,6 +24,7 @@ from .._base import ParallelEstimatorMixin, estimator_instance, fill_doc
 from ..utils import Interval, Options, Predicate
 from ..utils._data import allows_nan
 from ._nsga import NSGA2_STRATEGIES, Objective, check_objectives
+from ._surrogate import Surrogate
 from ._search import (GeneticSearchCV, _is_cv, _is_path, _is_real, _is_scoring,
                       inherit_input_tags, inherit_tags)
 
@@ -102,6 +103,12 @@ def _n_selected(params: dict) -> float:
 N_FEATURES = Objective("n_features", False, "params", _n_selected)
 
 
+#: The screening's optimism over masks (see :class:`~._nsga.NSGA2`): on the benchmark's
+#: breast_cancer (5 seeds) the masks chosen with 0 kept 6.0 features scoring 0.9743 on other
+#: folds, with 1 4.6 features scoring 0.9729.
+MASK_OPTIMISM = 0.0
+
+
 class MaskOperators:
     """Random masks, bit-flip mutation and uniform crossover, within a number of features.
 
@@ -151,11 +158,17 @@ class MaskOperators:
             bits[rng.choice(off, size=self.min_features - count, replace=False)] = True
         return bits
 
-    def sample(self, rng) -> dict:
-        k = int(rng.integers(self.min_features, self.max_features + 1))
+    def _of_size(self, k: int, rng) -> dict:
         bits = np.zeros(self.n_features, dtype=bool)
         bits[rng.choice(self.n_features, size=k, replace=False)] = True
         return self._candidate(bits)
+
+    def sample(self, rng) -> dict:
+        return self._of_size(int(rng.integers(self.min_features, self.max_features + 1)), rng)
+
+    def surrogate(self) -> _MaskSurrogate:
+        """A new surrogate of one objective over masks (screening)."""
+        return _MaskSurrogate(self.n_features)
 
     def mutate(self, candidate: dict, rng) -> dict:
         """Balanced bit-flip, then repair.
@@ -187,6 +200,22 @@ class MaskOperators:
                 f"min_features={self.min_features}, max_features={self.max_features})")
 
 
+class _MaskSurrogate(Surrogate):
+    """The screening surrogate of :mod:`._surrogate` over feature masks: each mask is
+    encoded as its bits, one column per feature."""
+
+    def __init__(self, n_features: int, n_estimators: int = 64):
+        self.n_features = n_features
+        self.n_estimators = n_estimators
+        self._model = None
+
+    def encode(self, candidates: list[dict]) -> np.ndarray:
+        bits = np.zeros((len(candidates), self.n_features))
+        for row, candidate in enumerate(candidates):
+            bits[row, list(candidate["features"])] = 1.0
+        return bits
+
+
 class _MaskSearch(GeneticSearchCV):
     """The genetic search over feature masks that a GeneticFeatureSelectionCV runs."""
 
@@ -210,6 +239,9 @@ class _MaskSearch(GeneticSearchCV):
     def _make_strategy(self, space, rng, objectives):
         return NSGA2_STRATEGIES[self.strategy](
             space, rng, maximise=[objective.maximise for objective in objectives],
+            known=[objective.function if objective.kind == "params" else None
+                   for objective in objectives],
+            screening=self.screening, optimism=MASK_OPTIMISM,
             population_size=self.population_size,
             crossover_probability=self.crossover_probability,
             mutation_probability=self.mutation_probability,
@@ -233,13 +265,18 @@ class _FewestWithinSlack:
     """A ``refit`` callable: the front's mask with the fewest features whose mean score is
     at most a slack below the front's best.
 
-    The slack is the best mask's ``std_test_<metric>`` (`rule`
-    "one_standard_deviation", as scikit-learn's example of a ``refit``
-    callable that balances model complexity and cross-validated score) or that
-    over the square root of the number of splits ("one_standard_error", the
-    one-standard-error rule). Among masks of the same size the higher score
-    wins, then the first evaluated. Masks whose score is not finite are never
-    chosen while another one is.
+    The slack is the pooled standard deviation of the scores over the splits,
+    the root mean square of ``std_test_<metric>`` over every mask with a
+    finite score (`rule` "one_standard_deviation", as scikit-learn's example
+    of a ``refit`` callable that balances model complexity and
+    cross-validated score), or that over the square root of the number of
+    splits ("one_standard_error"). The spread of one mask's few split scores
+    is a noisy estimate of how much the folds move a score: on the
+    breast_cancer benchmark the best mask's own was at times a tenth of the
+    pooled one, and the rule then kept twice the features for no better score
+    on other folds. Among masks of the same size the higher score wins, then
+    the first evaluated. Masks whose score is not finite are never chosen
+    while another one is.
 
     Examples
     --------
@@ -248,12 +285,12 @@ class _FewestWithinSlack:
     ...                       {"features": (0, 1)}],
     ...            "pareto_rank": np.array([1, 1, 1]),
     ...            "mean_test_score": np.array([0.90, 0.85, 0.88]),
-    ...            "std_test_score": np.array([0.06, 0.02, 0.04]),
+    ...            "std_test_score": np.array([0.01, 0.06, 0.07]),
     ...            "split0_test_score": [0, 0, 0], "split1_test_score": [0, 0, 0],
     ...            "split2_test_score": [0, 0, 0], "split3_test_score": [0, 0, 0]}
-    >>> _FewestWithinSlack("score", "one_standard_deviation")(results)  # 0.85 >= 0.90 - 0.06
+    >>> _FewestWithinSlack("score", "one_standard_deviation")(results)  # slack 0.0535
     1
-    >>> _FewestWithinSlack("score", "one_standard_error")(results)  # 0.88 >= 0.90 - 0.06 / 2
+    >>> _FewestWithinSlack("score", "one_standard_error")(results)  # 0.0535 / 2
     2
     """
 
@@ -269,7 +306,9 @@ class _FewestWithinSlack:
         if not finite.size:
             return int(front[0]) if front.size else 0
         best = finite[np.argmax(scores[finite])]  # the first of equal bests
-        slack = float(results[f"std_test_{metric}"][best])
+        spreads = np.asarray(results[f"std_test_{metric}"], dtype=float)
+        pooled = spreads[np.isfinite(scores) & np.isfinite(spreads)]
+        slack = float(np.sqrt(np.mean(pooled ** 2))) if pooled.size else 0.0
         if self.rule == "one_standard_error":
             n_splits = sum(1 for key in results
                            if key.startswith("split") and key.endswith(f"_test_{metric}"))
@@ -328,6 +367,17 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         each on average, at least one flip).
     tournament_size : int, default=3
         Members of each crowded tournament that picks a parent.
+    screening : float, default=8.0
+        Masks bred per mask evaluated. Above 1, that many times more children
+        are bred (plus a quarter as many random masks), a tree ensemble on the
+        masks' bits, fitted on the masks evaluated so far, predicts each one's
+        score (its number of features is known), and the masks whose
+        predicted point adds the most hypervolume to the front evaluated are
+        evaluated. 1 evaluates the children as they are bred. With 8, on the
+        benchmark's breast_cancer (220 masks, 3 folds, 5 seeds) the best mask
+        of at most 4 features scored 0.009 higher than with 1 (0.0035 to
+        0.016 by seed), of at most 5 features 0.004 higher. It costs client
+        time, about 50 ms a generation on 30 features.
     objectives : tuple or list of str or callable, or None, default=("score", "n_features")
         Metric names of `scoring` (maximised), "n_features", "fit_time",
         "score_time", "model_size" or callables ``cost(fitted_estimator)``
@@ -337,17 +387,21 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         "one_standard_deviation", "one_standard_error" or "best_score": which
         mask of the Pareto front ``support_`` is. "one_standard_deviation":
         of the front's masks whose mean score is at least the best one minus
-        its ``std_test_score`` (over the splits), the one with the fewest
-        features (the higher score among equal sizes), as scikit-learn's
-        example of a ``refit`` callable that balances model complexity and
-        cross-validated score: masks closer than that are not told apart by
-        the folds, and the best of many masks' scores is biased upwards by the
-        selection itself. "one_standard_error": the same with the standard
-        error, ``std_test_score / sqrt(n_splits)`` (a smaller slack, more
-        features). "best_score": the front's best first objective (fewer
-        features among equal scores), ``pareto_front_[0]``. With several
-        metrics the rule uses the first metric of `objectives` (else of
-        `scoring`).
+        the pooled standard deviation of the scores over the splits (the root
+        mean square of ``std_test_score`` over every mask with a finite
+        score), the one with the fewest features (the higher score among
+        equal sizes), as scikit-learn's example of a ``refit`` callable that
+        balances model complexity and cross-validated score: masks closer
+        than that are not told apart by the folds, and the best of many
+        masks' scores is biased upwards by the selection itself. The spread
+        is pooled because one mask's few split scores estimate it poorly (on
+        breast_cancer with 3 folds the best mask's own was at times a tenth of
+        the pooled one); masks near chance level spread more and widen it.
+        "one_standard_error": the same with the standard error, the pooled
+        deviation over ``sqrt(n_splits)`` (a smaller slack, more features).
+        "best_score": the front's best first objective (fewer features among
+        equal scores), ``pareto_front_[0]``. With several metrics the rule
+        uses the first metric of `objectives` (else of `scoring`).
     strategy : {"generational", "steady_state"}, default="generational"
         As for :class:`~dasktrain.model_selection.GeneticSearchCV` (both run
         NSGA-II); "generational" gives the same result on every backend.
@@ -430,6 +484,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         "crossover_probability": [Interval(numbers.Real, 0, 1)],
         "mutation_probability": [Interval(numbers.Real, 0, 1)],
         "tournament_size": [Interval(numbers.Integral, 1, None)],
+        "screening": [Interval(numbers.Real, 1, None)],
         "objectives": "no_validation",  # checked by _nsga.check_objectives in fit
         "selection_rule": [Options(SELECTION_RULES)],
         "strategy": [Options(tuple(NSGA2_STRATEGIES))],
@@ -444,7 +499,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
 
     def __init__(self, estimator, *, scoring=None, cv=5, min_features=1, max_features=None,
                  population_size=20, generations=10, crossover_probability=0.5,
-                 mutation_probability=0.5, tournament_size=3,
+                 mutation_probability=0.5, tournament_size=3, screening=8.0,
                  objectives=("score", "n_features"), selection_rule="one_standard_deviation",
                  strategy="generational", max_time=None,
                  eval_timeout=None, error_score=np.nan, callbacks=None, checkpoint=None,
@@ -459,6 +514,7 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
         self.crossover_probability = crossover_probability
         self.mutation_probability = mutation_probability
         self.tournament_size = tournament_size
+        self.screening = screening
         self.objectives = objectives
         self.selection_rule = selection_rule
         self.strategy = strategy
@@ -501,8 +557,8 @@ class GeneticFeatureSelectionCV(ParallelEstimatorMixin, SelectorMixin, MetaEstim
             cv=self.cv, population_size=self.population_size, generations=self.generations,
             crossover_probability=self.crossover_probability,
             mutation_probability=self.mutation_probability,
-            tournament_size=self.tournament_size, strategy=self.strategy,
-            max_time=self.max_time, eval_timeout=self.eval_timeout,
+            tournament_size=self.tournament_size, screening=self.screening,
+            strategy=self.strategy, max_time=self.max_time, eval_timeout=self.eval_timeout,
             error_score=self.error_score, refit=refit, callbacks=self.callbacks,
             checkpoint=self.checkpoint, random_state=self.random_state, use_dask=self.use_dask,
             client=self.client, n_jobs=self.n_jobs, verbose=self.verbose,

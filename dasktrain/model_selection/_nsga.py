@@ -16,6 +16,12 @@ An objective is a metric of ``scoring`` (maximised) or a cost (minimised):
 measured in the task) or a callable ``cost(fitted_estimator) -> float``
 (called in the task). A candidate that failed, or any of whose objectives is
 not a finite number, is ranked after every candidate that did not.
+
+As the single-objective strategies do, the NSGA-II strategies screen their
+children: they breed several times more than they evaluate, predict each
+one's objectives with one :class:`~._surrogate.Surrogate` per objective, and
+evaluate those whose predicted point adds the most hypervolume (moocore's,
+the package DEAP's indicator uses) to the front evaluated so far.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ import numpy as np
 from deap import base
 from deap.tools import emo
 
-from ._genetic import as_branches, crossover, mutate
+from . import _density
+from ._genetic import as_branches, candidate_key, crossover, mutate
 from ._records import Outcome
-from ._strategies import BREED_TRIES, Generational, SteadyState
+from ._strategies import BREED_TRIES, MIN_SURROGATE_POINTS, Generational, SteadyState
+from ._surrogate import Surrogate, sample_size
 
 __all__ = ["BUILTIN_COSTS", "NSGA2", "NSGA2_STRATEGIES", "NSGA2SteadyState", "Objective",
            "SpaceOperators", "check_objectives", "crowding_distances", "nsga2_order",
@@ -268,7 +276,9 @@ class SpaceOperators:
 
     What an NSGA-II strategy needs from the candidates it breeds: ``sample``,
     ``mutate``, ``crossover`` (one child) and ``size`` (the number of distinct
-    candidates, possibly infinite).
+    candidates, possibly infinite); ``branches`` and ``from_unit`` for a
+    space-filling first generation (``init``), ``surrogate`` and
+    ``proposals`` for screening.
 
     A mutation moves the candidate's parameters near their values (the
     search's own :func:`~._genetic.mutate`), or with probability
@@ -301,8 +311,24 @@ class SpaceOperators:
     def size(self):
         return self.space.size
 
-    def sample(self, rng) -> dict:
-        return self.space.sample(rng)
+    @property
+    def branches(self):
+        """The space's branches (a space-filling first generation is drawn per branch)."""
+        return self.space.branches
+
+    def surrogate(self) -> Surrogate:
+        """A new surrogate of one objective over this space's candidates (screening)."""
+        return Surrogate(self.space)
+
+    def proposals(self, history, n: int, rng, seen: set, avoid: set, best=None) -> list:
+        """Up to `n` candidates drawn near the best of `history` (:mod:`._density`)."""
+        return _density.density_new(self.space, history, n, rng, seen, avoid, best=best)
+
+    def sample(self, rng, branch: int | None = None) -> dict:
+        return self.space.sample(rng, branch)
+
+    def from_unit(self, point, branch: int = 0) -> dict:
+        return self.space.from_unit(point, branch)
 
     def _redraw_one(self, candidate: dict, rng) -> dict | None:
         """`candidate` with one parameter of its branch drawn afresh (None if none can)."""
@@ -337,6 +363,101 @@ class SpaceOperators:
 
 # --------------------------------------------------------------------------- strategies
 
+#: How an NSGA-II strategy draws its first candidates unless told (``init``).
+INIT = "random"
+#: Children bred per child evaluated by an NSGA-II strategy unless told (``screening``).
+SCREENING = 8.0
+#: Spreads of the trees added to each predicted objective when screening, unless told.
+OPTIMISM = 1.0
+
+
+def _hypervolume(costs: np.ndarray, reference: np.ndarray) -> float:
+    """The hypervolume of minimisation rows `costs` up to `reference` (moocore's, as DEAP's
+    ``tools.indicator.hypervolume``)."""
+    import moocore
+
+    inside = costs[(costs < reference).all(axis=1)]
+    return float(moocore.hypervolume(inside, ref=reference)) if len(inside) else 0.0
+
+
+def _dominated_by(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """For each row of `points`, how many rows of `others` dominate it (higher is better)."""
+    if not len(others):
+        return np.zeros(len(points), dtype=np.int64)
+    at_least = (others[None, :, :] >= points[:, None, :]).all(axis=2)
+    better = (others[None, :, :] > points[:, None, :]).any(axis=2)
+    return (at_least & better).sum(axis=1)
+
+
+def _screen_order(seen: np.ndarray, predicted: np.ndarray, n: int) -> list[int]:
+    """The order in which predicted candidates are worth evaluating, given those seen.
+
+    `seen` and `predicted` are rows of oriented objectives (higher is better;
+    a row of `seen` with a non-finite value is left out). Greedily, the
+    candidate whose predicted point adds the most hypervolume to the front
+    of `seen` and of the candidates picked before it, up to a reference point
+    a tenth of the range beyond the worst value seen of each objective. When
+    fewer than `n` add any, the others follow by how many points of that
+    front and of the other candidates dominate them (fewest first), then by
+    their distance to the nearest of those points, on each objective's range
+    (largest first: the least crowded), then by their position.
+    """
+    seen = seen[np.isfinite(seen).all(axis=1)]
+    predicted = np.where(np.isfinite(predicted), predicted, -np.inf)
+    order: list[int] = []
+    free = np.ones(len(predicted), dtype=bool)
+    front = seen[_dominated_by(seen, seen) == 0]
+    if len(seen):
+        costs = -seen
+        low, high = costs.min(axis=0), costs.max(axis=0)
+        reference = high + 0.1 * np.where(high > low, high - low, 1.0)
+        picked, candidates = -front, -predicted
+        while len(order) < n and free.any():
+            gains = np.where(free, _gains(picked, candidates, reference), -np.inf)
+            pick = int(np.argmax(gains))  # the first of equal gains
+            if not gains[pick] > 0:
+                break
+            order.append(pick)
+            free[pick] = False
+            picked = np.vstack([picked, candidates[pick]])
+    rest = np.flatnonzero(free)
+    if len(order) >= n or not len(rest):
+        return order + rest.tolist()
+    both = np.vstack([front, predicted])
+    finite = both[np.isfinite(both).all(axis=1)]
+    scale = np.ptp(finite, axis=0) if len(finite) else np.ones(both.shape[1])
+    scaled = np.nan_to_num(both / np.where(scale > 0, scale, 1.0), neginf=-1e9)
+    counts = _dominated_by(predicted[rest], both)
+    gaps = ((scaled[len(front) + rest][:, None, :] - scaled[None, :, :]) ** 2).sum(axis=2)
+    gaps[np.arange(len(rest)), len(front) + rest] = np.inf  # not to itself
+    nearest = gaps.min(axis=1) if gaps.shape[1] > 1 else np.zeros(len(rest))
+    keys = np.lexsort((rest, -nearest, counts))
+    return order + rest[keys].tolist()
+
+
+def _gains(front: np.ndarray, candidates: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The hypervolume each row of `candidates` adds to `front` (minimisation, up to
+    `reference`): exact and vectorised for two objectives, one call of moocore per
+    candidate for more."""
+    front = front[(front < reference).all(axis=1)]
+    if candidates.shape[1] != 2:
+        base = _hypervolume(front, reference)
+        return np.array([_hypervolume(np.vstack([front, row]), reference) - base
+                         for row in candidates])
+    # the front as a staircase: over [starts[j], ends[j]) the region already dominated
+    # begins at levels[j]; a candidate adds, on each step, the part of its own box below it
+    front = front[np.lexsort((front[:, 1], front[:, 0]))]
+    heights = np.minimum.accumulate(front[:, 1]) if len(front) else front[:, 1]
+    starts = np.concatenate([[-np.inf], front[:, 0]])
+    ends = np.concatenate([front[:, 0], [reference[0]]])
+    levels = np.concatenate([[reference[1]], heights])
+    x, y = candidates[:, :1], candidates[:, 1:]
+    width = np.clip(np.minimum(ends, reference[0])[None, :] - np.maximum(starts[None, :], x),
+                    0.0, None)
+    height = np.clip(levels[None, :] - y, 0.0, None)
+    return (width * height).sum(axis=1)
+
+
 class _NSGA2Mixin:
     """Breeding and selection shared by the NSGA-II strategies.
 
@@ -347,9 +468,28 @@ class _NSGA2Mixin:
     `crossover_probability`), a mutated parent (`mutation_probability`) or a
     copy; a child equal to a candidate asked before is bred again
     (:data:`~._strategies.BREED_TRIES` times), then replaced by a random one.
+
+    With `screening` above 1 and operators that make surrogates
+    (:meth:`SpaceOperators.surrogate`), once :data:`MIN_SURROGATE_POINTS`
+    candidates have finite objectives, ``screening`` times more children are
+    bred, with a quarter as many random candidates and the operators' own
+    proposals; a surrogate per objective (none for an objective `known` from
+    the parameters) predicts each one's objectives, and those that add the
+    most hypervolume to the front evaluated are kept (:meth:`_screen`). The
+    surrogates see parameters and objectives only and draw their seeds from
+    the strategy's generator, so screening keeps the search the same on
+    every backend.
     """
 
     maximise: tuple
+
+    def _init_nsga2(self, maximise, known) -> None:
+        self.maximise = tuple(bool(sense) for sense in maximise)
+        # per objective, a function of the parameters that gives it exactly, or None
+        self.known = tuple(known) if known is not None else (None,) * len(self.maximise)
+        self._objective_history: list[tuple] = []  # each recorded outcome's objectives
+        self._screen_models: list | None = None  # one surrogate per objective
+        self._screen_fit = (0, 0)  # (outcomes it was fitted on, seed)
 
     def _values(self, outcomes) -> np.ndarray:
         return np.array([outcome.objectives for outcome in outcomes],
@@ -358,7 +498,30 @@ class _NSGA2Mixin:
     def _select(self, pool: list[Outcome], k: int) -> list[Outcome]:
         return [pool[index] for index in nsga2_order(self._values(pool), self.maximise, k)]
 
+    def _record(self, outcome: Outcome) -> None:
+        super()._record(outcome)
+        self._objective_history.append(tuple(outcome.objectives))
+
+    def state(self) -> dict:
+        return dict(super().state(), objective_history=list(self._objective_history),
+                    screen_fit=self._screen_fit)
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        self._objective_history = list(state.get("objective_history", ()))
+        self._screen_models = None
+        self._screen_fit = tuple(state.get("screen_fit", (0, 0)))
+        if self._screen_fit[0]:  # the same fit again: a resumed search asks what it would have
+            self._fit_screen(*self._screen_fit)
+
     def _offspring(self, n: int) -> list[dict]:
+        if self.screening > 1 and n > 0 and self._screenable():
+            return self._screen(n)
+        return self._breed(n, take=True)
+
+    def _breed(self, n: int, take: bool, avoid: set | None = None) -> list[dict]:
+        """`n` children new to the search (and to `avoid`); remembered when `take`."""
+        avoid = set() if avoid is None else avoid
         population = self.population
         values = self._values(population)
         ranks = pareto_ranks(values, self.maximise)
@@ -380,27 +543,111 @@ class _NSGA2Mixin:
                     child = self.space.mutate(parent(), self.rng)
                 else:
                     child = dict(parent())
-                if self._take(child):
+                key = candidate_key(child)
+                if key not in self._seen and key not in avoid:
+                    avoid.add(key)
+                    if take:
+                        self._seen.add(key)
                     out.append(child)
                     break
                 self.n_duplicates += 1
             else:
-                fresh = self._random(1)
+                fresh = self._random(1) if take else self._random_new(1, avoid)
                 if not fresh:
                     break
                 out.extend(fresh)
         return out
 
+    # ------------------------------------------------------------------ screening
+
+    def _screenable(self) -> bool:
+        if not callable(getattr(self.space, "surrogate", None)):
+            return False
+        finite = np.isfinite(self._values_of_history()).all(axis=1)
+        return int(finite.sum()) >= MIN_SURROGATE_POINTS
+
+    def _values_of_history(self) -> np.ndarray:
+        return np.array(self._objective_history, dtype=float).reshape(
+            len(self._objective_history), len(self.maximise))
+
+    def _fit_screen(self, size: int, seed: int) -> None:
+        """A surrogate per objective not `known`, fitted on the first `size` outcomes."""
+        params = [candidate for candidate, _ in self._history[:size]]
+        oriented = self._values_of_history()[:size] * np.where(self.maximise, 1.0, -1.0)
+        models: list | None = []
+        for column in range(len(self.maximise)):
+            if self.known[column] is not None:
+                models.append(None)
+                continue
+            model = self.space.surrogate().fit(params, oriented[:, column], seed=seed + column)
+            if not model.fitted:
+                models = None
+                break
+            models.append(model)
+        self._screen_models = models
+        self._screen_fit = (size, seed)
+
+    def _screen_models_now(self) -> list | None:
+        """The surrogates, refitted once a tenth more outcomes (at least one, at most half
+        a population) were recorded than they were fitted on: every generation of
+        :class:`NSGA2`, every few outcomes of :class:`NSGA2SteadyState`."""
+        size = len(self._history)
+        wanted = max(1, min(self.population_size // 2, size // 10))
+        if self._screen_models is None or size - self._screen_fit[0] >= wanted:
+            self._fit_screen(size, int(self.rng.integers(2**31)))
+        return self._screen_models
+
+    def _screen(self, n: int) -> list[dict]:
+        """The `n` children kept of a pool ``screening`` times larger.
+
+        The pool: children bred as without screening, a quarter as many random
+        candidates and the operators' own proposals (``proposals``: for a
+        search space, twice as many drawn near the most accurate candidates,
+        :mod:`._density`). Each objective of every pool member is predicted
+        (the mean of the trees plus `optimism` times their spread), or
+        computed when it is `known`; the members are kept in the order of
+        :func:`_screen_order` (most hypervolume added to the front seen).
+        """
+        models = self._screen_models_now()
+        if models is None:
+            return self._breed(n, take=True)
+        size = sample_size(n, self.screening)
+        avoid: set[str] = set()
+        pool = self._breed(size, take=False, avoid=avoid)
+        pool += self._random_new(max(1, size // 4), avoid)
+        proposals = getattr(self.space, "proposals", None)
+        if proposals is not None:
+            pool += proposals(self._history, int(math.ceil(size * _density.DENSITY_SHARE)),
+                              self.rng, self._seen, avoid, self._best)
+        if len(pool) <= n:
+            chosen = pool
+        else:
+            predicted = []
+            for column, model in enumerate(models):
+                if model is None:
+                    sign = 1.0 if self.maximise[column] else -1.0
+                    predicted.append(np.array([sign * float(self.known[column](candidate))
+                                               for candidate in pool]))
+                    continue
+                mean, spread = model.predict(pool)
+                predicted.append(mean + self.optimism * spread)
+            seen = self._values_of_history() * np.where(self.maximise, 1.0, -1.0)
+            order = _screen_order(seen, np.column_stack(predicted), n)
+            chosen = [pool[i] for i in order[:n]]
+        for candidate in chosen:
+            self._seen.add(candidate_key(candidate))
+        return chosen
+
 
 class NSGA2(_NSGA2Mixin, Generational):
     """NSGA-II by whole generations: breed, evaluate the generation, keep the best fronts.
 
-    Generation 0 is drawn at random. Each later generation breeds
-    ``population_size`` children from crowded tournaments and keeps, of
-    parents and children together, whole non-dominated fronts and then the
-    least crowded of the last one (DEAP's ``selNSGA2``; elitist by
-    construction). Outcomes are taken in the order the candidates were asked,
-    so the search is the same on every backend.
+    Generation 0 is drawn as `init` says. Each later generation breeds
+    ``population_size`` children from crowded tournaments (screened, see
+    `screening`) and keeps, of parents and children together, whole
+    non-dominated fronts and then the least crowded of the last one (DEAP's
+    ``selNSGA2``; elitist by construction). Outcomes are taken in the order
+    the candidates were asked, so the search is the same on every backend.
 
     Parameters
     ----------
@@ -408,6 +655,24 @@ class NSGA2(_NSGA2Mixin, Generational):
     rng : numpy.random.Generator
     maximise : sequence of bool
         Per objective of :attr:`Outcome.objectives`, whether it is maximised.
+    known : sequence of callable or None, default=None
+        Per objective, a function of the candidate's parameters that gives it
+        exactly (a feature mask's size), or None; screening predicts only the
+        others.
+    init : {"random", "latin_hypercube", "sobol"}, default="random"
+        As for :class:`~._strategies.Strategy`.
+    screening : float, default=8.0
+        Children bred per child evaluated (1: no screening). 8, as the
+        single-objective search's default: on the digits benchmark (PCA ->
+        SVC, accuracy against model size, 72 candidates) the front's
+        hypervolume over 10 seeds rose from 1.0498 without it to 1.0534
+        (TPOT 1.1.0's NSGA-II: 1.0483), above TPOT's on 9 of the 10 seeds.
+    optimism : float, default=1.0
+        When screening, each predicted objective (oriented, higher is better)
+        is the trees' mean plus `optimism` times their spread: an optimistic
+        guess, which favours children whose objectives the surrogates know
+        least (on the digits benchmark, seeds 0-4, a hypervolume of 1.0496
+        with 1 and 1.0488 with 0: within the noise).
     **options
         As for :class:`~._strategies.Strategy` (`elitism` is implied).
 
@@ -427,9 +692,11 @@ class NSGA2(_NSGA2Mixin, Generational):
     (True, 1, 4)
     """
 
-    def __init__(self, space, rng, *, maximise, **options):
-        super().__init__(space, rng, **options)
-        self.maximise = tuple(bool(sense) for sense in maximise)
+    def __init__(self, space, rng, *, maximise, known=None, init=INIT, screening=SCREENING,
+                 optimism=OPTIMISM, **options):
+        super().__init__(space, rng, init=init, screening=screening, **options)
+        self.optimism = float(optimism)
+        self._init_nsga2(maximise, known)
 
     def _children(self, n: int) -> list[dict]:
         return self._offspring(n)
@@ -450,13 +717,15 @@ class NSGA2SteadyState(_NSGA2Mixin, SteadyState):
 
     Parameters
     ----------
-    space, rng, maximise, **options
+    space, rng, maximise, known, init, screening, optimism, **options
         As for :class:`NSGA2`.
     """
 
-    def __init__(self, space, rng, *, maximise, **options):
-        super().__init__(space, rng, **options)
-        self.maximise = tuple(bool(sense) for sense in maximise)
+    def __init__(self, space, rng, *, maximise, known=None, init=INIT, screening=SCREENING,
+                 optimism=OPTIMISM, **options):
+        super().__init__(space, rng, init=init, screening=screening, **options)
+        self.optimism = float(optimism)
+        self._init_nsga2(maximise, known)
 
     def _children(self, n: int) -> list[dict]:
         return self._offspring(n)
