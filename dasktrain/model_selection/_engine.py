@@ -29,7 +29,7 @@ from ._records import Outcome, Status
 __all__ = ["HISTORY_COLUMNS", "RUNG_KEEP", "SearchEngine"]
 
 #: With ``pruning="rows"``, the share of a rung's reference that goes on to its folds.
-RUNG_KEEP = 1 / 3
+RUNG_KEEP = 1 / 2
 
 #: Columns of ``history_``, in order.
 HISTORY_COLUMNS = ["generation", "best", "mean", "std", "evaluations", "cache_hits", "pruned",
@@ -268,14 +268,14 @@ class SearchEngine:
         """Which candidates whose rung is back are pruned (``pruning="rows"``): key -> bool.
 
         A candidate goes on to its folds when its rung score is at least the
-        k-th best of a reference, k being a third (:data:`RUNG_KEEP`, rounded
+        k-th best of a reference, k being half (:data:`RUNG_KEEP`, rounded
         up) of the reference's size: the rung scores of the population's
         complete members and of the candidates judged with it. Those of a
         batch strategy are judged together once every rung of the generation
-        is back, as successive halving keeps the best third of a rung (the
-        first generation, without a population, keeps the best third of its
-        own); the population does not change during a generation, so the
-        decisions are the same on every backend. Otherwise (steady_state)
+        is back, as successive halving keeps the best of a rung (the first
+        generation, without a population, keeps the best half of its own);
+        the population does not change during a generation, so the decisions
+        are the same on every backend. Otherwise (steady_state)
         each candidate is judged when its rung is back, against the population
         as it then is. A candidate whose rung failed goes on: its folds say
         whether it fails.

@@ -186,7 +186,8 @@ def rung_rows(train, y, *, classifier: bool, rng: np.random.Generator,
     if labels is None:
         count = int(round(len(train) * fraction))
         if count < RUNG_MIN_ROWS:
-            raise ValueError(f"the rung would have {count} rows, fewer than {RUNG_MIN_ROWS}")
+            raise ValueError(f"the rung would have {count} row{'s' * (count != 1)}, fewer "
+                             f"than {RUNG_MIN_ROWS}")
         return np.sort(rng.choice(train, count, replace=False))
     chosen = []
     for label in np.unique(labels):

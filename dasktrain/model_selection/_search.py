@@ -329,7 +329,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         candidate is first fitted on a third of the first fold's training
         rows (the same rows for every candidate, drawn from `random_state`,
         a third of each class for a classifier) and scored on that fold's
-        test rows; only a candidate whose rung score is among the best third
+        test rows; only a candidate whose rung score is among the best half
         of the rung scores of the population's complete members and of the
         candidates judged with it (with "generational", its whole
         generation, the first one included) is then fitted on every fold.
