@@ -1,7 +1,7 @@
 """Pruning: the time to reach the unpruned search's best score, its cost, and its peers (issue 14).
 
-For each workload and seed, the same GeneticSearchCV runs without pruning and
-with ``pruning="folds"`` on the same 2-worker cluster (dasktrain's own
+For each workload and seed, the same GeneticSearchCV runs without pruning,
+with ``pruning="folds"`` and with ``pruning="rows"`` on the same 2-worker cluster (dasktrain's own
 temporary LocalCluster, see ``_common.two_worker_cluster``), interleaved. A
 callback notes the wall time at which each generation ends and the best score
 so far; *time to best* is when the pruned search first reaches the final best
@@ -36,6 +36,9 @@ Each peer's best CV score is compared with dasktrain's best at the same wall
 time (the best at the last generation that ended by then; NaN before the
 first); for TPOT, whose evaluations carry completion times, also TPOT's best
 at the pruned dasktrain search's whole time.
+
+Each rule has its own rows: "folds" (``pruned`` in the raw results) and
+"rows" (``rows``), each against the same unpruned run (``plain``).
 
 Usage::
 
@@ -155,6 +158,8 @@ def _search(work: dict, seed: int, pruning, client) -> dict:
     n_fitted = np.sum([np.isfinite(results[f"split{k}_test_score"]) | (status != "pruned")
                        for k in range(search.n_splits_)], axis=0)
     spent = (results["mean_fit_time"] + results["mean_score_time"]) * n_fitted
+    if "rung_time" in results:  # pruning="rows": every candidate's rung too
+        spent = spent + np.nan_to_num(results["rung_time"])
     generation = np.asarray(results["generation"])
     return {"seconds": timer.seconds, "best": float(np.nanmax(
         results["mean_test_score"][status != "pruned"])),
@@ -287,9 +292,13 @@ def _tpot(name: str, quick: bool, seed: int) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+#: The pruning rules measured: the value of ``pruning`` -> its key in the raw results.
+RULES = {"folds": "pruned", "rows": "rows"}
+
+
 def _peer_rows(name: str, pairs: list) -> list:
     """One row per method: medians over seeds of its time, best score, and dasktrain's best
-    (pruned, unpruned) at that same time."""
+    (each rule, unpruned) at that same time."""
     rows = []
     for method in ("halving", "tpot"):
         runs = [(p, p[method]) for p in pairs if p.get(method)]
@@ -299,14 +308,16 @@ def _peer_rows(name: str, pairs: list) -> list:
                      else f"TPOT {runs[0][1]['version']} (threshold pruning)", len(runs),
                      median([run["seconds"] for _, run in runs]),
                      median([run["best"] for _, run in runs]),
-                     median([_best_at(p["pruned"]["points"], run["seconds"]) for p, run in runs]),
+                     *[median([_best_at(p[key]["points"], run["seconds"]) for p, run in runs])
+                       for key in RULES.values()],
                      median([_best_at(p["plain"]["points"], run["seconds"]) for p, run in runs]),
-                     median([_best_at(run["points"], p["pruned"]["seconds"]) for p, run in runs])
-                     if method == "tpot" else float("nan")])
+                     *[median([_best_at(run["points"], p[key]["seconds"]) for p, run in runs])
+                       if method == "tpot" else float("nan") for key in RULES.values()]])
     return rows
 
 
-def run(quick: bool = False, peers: bool = True) -> dict:
+def run(quick: bool = False, peers: bool = True,
+        workloads=("costly", "digits", "cheap")) -> dict:
     seeds = [0] if quick else [0, 1, 2]
     rows, peer_rows, measured, targets, notes = [], [], {}, [], []
     with_tpot = peers and os.path.exists(TPOT_PYTHON)
@@ -314,19 +325,23 @@ def run(quick: bool = False, peers: bool = True) -> dict:
         notes.append(f"TPOT was not run: no interpreter at TPOT_PYTHON={TPOT_PYTHON} (see "
                      "benchmarks/README.md to make its venv).")
     with two_worker_cluster() as client:
-        for name in ("costly", "digits", "cheap"):
+        for name in workloads:
             work = _workload(name, quick)
             pairs = []
             for seed in seeds:
                 plain = _search(work, seed, None, client)
-                pruned = _search(work, seed, "folds", client)
-                reach, reached = _time_to(pruned["points"], plain["best"], pruned["seconds"])
-                pair = {"seed": seed, "plain": plain, "pruned": pruned, "time_to_best": reach,
-                        "reached": reached}
+                pair = {"seed": seed, "plain": plain}
                 log(f"{name} seed {seed}: plain {plain['seconds']:.1f} s best "
-                    f"{plain['best']:.4f}; pruned {pruned['seconds']:.1f} s best "
-                    f"{pruned['best']:.4f}, reached in {reach:.1f} s ({pruned['pruned']} "
-                    "pruned)")
+                    f"{plain['best']:.4f}")
+                for rule, key in RULES.items():
+                    pruned = _search(work, seed, rule, client)
+                    reach, reached = _time_to(pruned["points"], plain["best"],
+                                              pruned["seconds"])
+                    pruned.update(time_to_best=reach, reached=reached)
+                    pair[key] = pruned
+                    log(f"{name} seed {seed}: {rule} {pruned['seconds']:.1f} s best "
+                        f"{pruned['best']:.4f}, reached in {reach:.1f} s "
+                        f"({pruned['pruned']} pruned)")
                 if peers and name in RANGES:
                     pair["halving"] = _halving(name, work, seed)
                     log(f"{name} seed {seed}: halving {pair['halving']['seconds']:.1f} s best "
@@ -338,31 +353,35 @@ def run(quick: bool = False, peers: bool = True) -> dict:
                                 f"best {pair['tpot']['best']:.4f}")
                 pairs.append(pair)
             measured[name] = pairs
-            time_ratio = median([ratio(p["time_to_best"], p["plain"]["seconds"]) for p in pairs])
-            wall_ratio = median([ratio(p["pruned"]["seconds"], p["plain"]["seconds"])
-                                 for p in pairs])
-            score_gap = median([p["pruned"]["best"] - p["plain"]["best"] for p in pairs])
-            work_ratio = median([_fit_seconds_to(p["pruned"], p["plain"]["best"], p["plain"])
-                                 for p in pairs])
-            busy_ratio = median([ratio(p["pruned"]["busy_seconds"], p["plain"]["busy_seconds"])
-                                 for p in pairs])
-            rows.append([name, len(seeds), median([p["plain"]["seconds"] for p in pairs]),
-                         median([p["pruned"]["seconds"] for p in pairs]), time_ratio,
-                         wall_ratio, busy_ratio, work_ratio, score_gap,
-                         median([p["pruned"]["pruned"] for p in pairs]),
-                         sum(p["reached"] for p in pairs)])
-            if name == "cheap":
-                targets.append(target("cheap: wall time with pruning / without", wall_ratio,
-                                      1.2))
-            else:
-                targets.append(target(f"{name}: time to the unpruned best / unpruned time",
-                                      time_ratio, 0.5))
-                targets.append(target(f"{name}: best score gap (pruned - unpruned)",
-                                      -score_gap, TOLERANCE))
+            for rule, key in RULES.items():
+                time_ratio = median([ratio(p[key]["time_to_best"], p["plain"]["seconds"])
+                                     for p in pairs])
+                wall_ratio = median([ratio(p[key]["seconds"], p["plain"]["seconds"])
+                                     for p in pairs])
+                score_gap = median([p[key]["best"] - p["plain"]["best"] for p in pairs])
+                work_ratio = median([_fit_seconds_to(p[key], p["plain"]["best"], p["plain"])
+                                     for p in pairs])
+                busy_ratio = median([ratio(p[key]["busy_seconds"],
+                                           p["plain"]["busy_seconds"]) for p in pairs])
+                rows.append([name, rule, len(seeds),
+                             median([p["plain"]["seconds"] for p in pairs]),
+                             median([p[key]["seconds"] for p in pairs]), time_ratio,
+                             wall_ratio, busy_ratio, work_ratio, score_gap,
+                             median([p[key]["pruned"] for p in pairs]),
+                             sum(p[key]["reached"] for p in pairs)])
+                if name == "cheap":
+                    targets.append(target(f"cheap, {rule}: wall time with pruning / without",
+                                          wall_ratio, 1.2))
+                else:
+                    targets.append(target(f"{name}, {rule}: time to the unpruned best / "
+                                          "unpruned time", time_ratio, 0.5))
+                    targets.append(target(f"{name}, {rule}: best score gap (pruned - "
+                                          "unpruned)", -score_gap, TOLERANCE))
+            if name in RANGES:
                 peer_rows.extend(_peer_rows(name, pairs))
-    columns = ["workload", "seeds", "unpruned s", "pruned s", "time to best (ratio)",
-               "wall (ratio)", "worker busy (ratio)", "fit s to best (ratio)",
-               "best score gap", "pruned candidates", "reached"]
+    columns = ["workload", "pruning", "seeds", "unpruned s", "pruned s",
+               "time to best (ratio)", "wall (ratio)", "worker busy (ratio)",
+               "fit s to best (ratio)", "best score gap", "pruned candidates", "reached"]
     table = {"title": "Pruning on 2 workers (medians over seeds)", "columns": columns,
              "rows": rows,
              "notes": "time to best: when the pruned search first reaches the unpruned "
@@ -378,8 +397,9 @@ def run(quick: bool = False, peers: bool = True) -> dict:
     print(markdown_table(columns, rows))
     if peer_rows:
         peer_columns = ["workload", "peer", "seeds", "peer s", "peer best",
-                        "dasktrain pruned best at peer s", "dasktrain unpruned best at peer s",
-                        "peer best at dasktrain pruned s"]
+                        *[f"dasktrain {rule} best at peer s" for rule in RULES],
+                        "dasktrain unpruned best at peer s",
+                        *[f"peer best at dasktrain {rule} s" for rule in RULES]]
         tables.append({
             "title": "Pruning peers at the same wall time, 2 workers (medians over seeds)",
             "columns": peer_columns, "rows": peer_rows,
@@ -389,11 +409,11 @@ def run(quick: bool = False, peers: bool = True) -> dict:
                      f"(threshold_evaluation_pruning={TPOT_PRUNING}, n_jobs=2) has one. Same "
                      "StratifiedKFold folds and ranges; TPOT's own variation operators."})
         print(markdown_table(peer_columns, peer_rows))
-        for name in RANGES:
-            for row in peer_rows:
-                if row[0] == name:
-                    targets.append(target(f"{name}: dasktrain pruned best - {row[1]} best, "
-                                          "at the peer's time", row[5] - row[4], 0.0, "min"))
+        for row in peer_rows:
+            for offset, rule in enumerate(RULES):
+                targets.append(target(f"{row[0]}: dasktrain {rule} best - {row[1]} best, "
+                                      "at the peer's time", row[5 + offset] - row[4], 0.0,
+                                      "min"))
     result = {"title": "Pruning: time to the same best model", "measured": measured,
               "tables": tables, "targets": targets}
     if notes:
@@ -406,8 +426,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-peers", action="store_true",
                         help="only dasktrain with and without pruning")
+    parser.add_argument("--workloads", nargs="+", choices=("costly", "digits", "cheap"),
+                        default=("costly", "digits", "cheap"),
+                        help="the workloads to run (all by default)")
     args = parser.parse_args()
-    write_result("pruning", run(args.quick, peers=not args.no_peers))
+    write_result("pruning", run(args.quick, peers=not args.no_peers,
+                                workloads=tuple(args.workloads)))
     return 0
 
 

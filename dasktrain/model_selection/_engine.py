@@ -26,7 +26,10 @@ from ._checkpoint import write_checkpoint
 from ._evaluator import _DeadlineReached
 from ._records import Outcome, Status
 
-__all__ = ["HISTORY_COLUMNS", "SearchEngine"]
+__all__ = ["HISTORY_COLUMNS", "RUNG_KEEP", "SearchEngine"]
+
+#: With ``pruning="rows"``, the share of a rung's reference that goes on to its folds.
+RUNG_KEEP = 1 / 2
 
 #: Columns of ``history_``, in order.
 HISTORY_COLUMNS = ["generation", "best", "mean", "std", "evaluations", "cache_hits", "pruned",
@@ -70,11 +73,14 @@ class SearchEngine:
         Saved with each checkpoint, to refuse resuming a different search.
     resumed : dict or None
         A checkpoint's state to continue from.
-    pruning : {"folds"} or None
+    pruning : {"folds", "rows"} or None
         "folds": candidates are evaluated fold by fold, and one whose mean
         score on its folds so far is below that of every complete member of
         the population on the same folds is not fitted on the rest (see
-        :meth:`should_prune`).
+        :meth:`should_prune`). "rows": the evaluator fits each candidate on a
+        rung first (it must have been given ``rung_rows``), and only those
+        whose rung score is among the best of the population's and their own
+        are fitted on the folds (see :meth:`rung_decisions`).
     objectives : list of Objective or None
         With several objectives, each outcome told to the strategy carries
         the value of each (:attr:`Outcome.objectives`).
@@ -108,6 +114,9 @@ class SearchEngine:
         self._row_duplicates = 0
         self._row_pruned = 0
         evaluator.pruner = self.should_prune if pruning == "folds" else None
+        if (pruning == "rows") != evaluator.has_rung:
+            raise ValueError("pruning='rows' needs an evaluator with a rung, and only it does.")
+        evaluator.rung_rule = self.rung_decisions if pruning == "rows" else None
         if resumed is not None:
             self._restore(resumed)
 
@@ -248,6 +257,50 @@ class SearchEngine:
         theirs = [float(np.mean([result.test[metric][index] for index in fitted]))
                   for result in reference if metric in result.test]
         return bool(theirs) and mine < min(theirs)
+
+    def _rung_score(self, scores: dict | None) -> float:
+        """The rung score of the metric optimised (NaN without one)."""
+        if not scores:
+            return math.nan
+        return float(scores.get(self.metric, next(iter(scores.values()))))
+
+    def rung_decisions(self, ready: dict, outstanding: int) -> dict:
+        """Which candidates whose rung is back are pruned (``pruning="rows"``): key -> bool.
+
+        A candidate goes on to its folds when its rung score is at least the
+        k-th best of a reference, k being half (:data:`RUNG_KEEP`, rounded
+        up) of the reference's size: the rung scores of the population's
+        complete members and of the candidates judged with it. Those of a
+        batch strategy are judged together once every rung of the generation
+        is back, as successive halving keeps the best of a rung (the first
+        generation, without a population, keeps the best half of its own);
+        the population does not change during a generation, so the decisions
+        are the same on every backend. Otherwise (steady_state)
+        each candidate is judged when its rung is back, against the population
+        as it then is. A candidate whose rung failed goes on: its folds say
+        whether it fails.
+        """
+        if self.strategy.batch and outstanding:
+            return {}  # the generation's other rungs are not back yet
+        results = self.evaluator.results
+        members = [self._rung_score(results[outcome.key].rung)
+                   for outcome in self.strategy.population
+                   if outcome.status == Status.OK and outcome.key in results]
+        members = [score for score in members if math.isfinite(score)]
+        mine = {key: self._rung_score(scores) for key, scores in ready.items()}
+        groups = [list(mine)] if self.strategy.batch else [[key] for key in mine]
+        decisions = {}
+        for group in groups:
+            pool = np.asarray(members + [mine[key] for key in group
+                                         if math.isfinite(mine[key])], dtype=float)
+            if not pool.size:
+                decisions.update(dict.fromkeys(group, False))
+                continue
+            keep = math.ceil(pool.size * RUNG_KEEP)
+            threshold = np.partition(pool, pool.size - keep)[pool.size - keep]  # k-th best
+            for key in group:
+                decisions[key] = bool(math.isfinite(mine[key]) and mine[key] < threshold)
+        return decisions
 
     # ------------------------------------------------------------------ history and callbacks
 

@@ -22,6 +22,10 @@
   or in which order tasks finish. With several task slots every stage is
   submitted at once, later stages behind earlier ones, and the unstarted tasks
   of a pruned candidate are cancelled (see :meth:`Evaluator._submit_staged`);
+- with a rung (``rung_rows``), a candidate is first fitted on a subsample of
+  the first fold's training rows and scored on that fold's test rows; a rule
+  (``rung_rule``) that sees rung scores only says which candidates are not
+  evaluated further (see :meth:`Evaluator._decide_rungs`);
 - a task killed with its worker has its splits run again one at a time, so
   that only a split that kills its worker again fails.
 """
@@ -36,15 +40,23 @@ from collections import OrderedDict, deque
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .._execution import TaskKilledError, WorkersLostError
 from ..space import value_key
+from ..utils._data import take_rows
 from ..utils._gc import with_gc_paused
 from ._batching import Batcher
 from ._prefixes import PrefixPlanner, PrefixStep
 from ._records import CandidateResult, SplitRecord, Status
 from ._tasks import Settings, failure_record, fit_and_score_splits, fit_prefix_task
 
-__all__ = ["Evaluator", "default_candidate_key"]
+__all__ = ["RUNG_FRACTION", "Evaluator", "default_candidate_key", "rung_rows"]
+
+#: The share of the first fold's training rows a rung fits on (``pruning="rows"``).
+RUNG_FRACTION = 1 / 3
+#: Fewest rows of each class (of every row, for other estimators) a rung may fit on.
+RUNG_MIN_ROWS = 2
 
 
 def default_candidate_key(candidate: dict) -> str:
@@ -54,7 +66,8 @@ def default_candidate_key(candidate: dict) -> str:
 
 @dataclass
 class _Pending:
-    """A candidate submitted and not finished: its split records as they arrive."""
+    """A candidate submitted and not finished: its split records as they arrive (with a
+    rung, its record last, at index ``n_splits``)."""
 
     params: dict
     records: list
@@ -136,6 +149,58 @@ class _Prefixes:
         return futures
 
 
+def rung_rows(train, y, *, classifier: bool, rng: np.random.Generator,
+              fraction: float = RUNG_FRACTION) -> np.ndarray:
+    """The rows of a rung: `fraction` of the training rows `train`, drawn once per search.
+
+    For a classifier with one label per row, each class keeps its share
+    (rounded, at least one row), so every class of the fold is in the rung;
+    otherwise the rows are drawn at random. The rows come back sorted, as
+    the fold's own.
+
+    Raises
+    ------
+    ValueError
+        When a class (any row, without classes) would have fewer than
+        :data:`RUNG_MIN_ROWS` rows; the message says how many it has.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([0] * 12 + [1] * 6)
+    >>> rows = rung_rows(np.arange(18), y, classifier=True, rng=np.random.default_rng(0))
+    >>> np.bincount(y[rows])  # a third of each class
+    array([4, 2])
+    >>> rung_rows(np.arange(18), y[::-1], classifier=True, rng=np.random.default_rng(0),
+    ...           fraction=0.1)
+    Traceback (most recent call last):
+    ...
+    ValueError: class 0 would have 1 row in the rung, fewer than 2
+    """
+    train = np.asarray(train)
+    labels = None
+    if classifier and y is not None:
+        column = np.asarray(take_rows(y, train))
+        if column.ndim == 1:
+            labels = column
+    if labels is None:
+        count = int(round(len(train) * fraction))
+        if count < RUNG_MIN_ROWS:
+            raise ValueError(f"the rung would have {count} row{'s' * (count != 1)}, fewer "
+                             f"than {RUNG_MIN_ROWS}")
+        return np.sort(rng.choice(train, count, replace=False))
+    chosen = []
+    for label in np.unique(labels):
+        rows = train[labels == label]
+        count = max(1, int(round(len(rows) * fraction)))
+        if count < RUNG_MIN_ROWS:
+            label = label.item() if isinstance(label, np.generic) else label
+            raise ValueError(f"class {label!r} would have {count} row{'s' * (count != 1)} in "
+                             f"the rung, fewer than {RUNG_MIN_ROWS}")
+        chosen.append(rng.choice(rows, count, replace=False))
+    return np.sort(np.concatenate(chosen)).astype(train.dtype)
+
+
 def _outcome(future):
     """The result of a finished future, or the exception it raises (a failed task)."""
     try:
@@ -188,6 +253,21 @@ class Evaluator:
         once the pruner has passed the one before; with more, every stage is
         submitted at once, in order (so that earlier stages run first), and
         the tasks of a pruned candidate are cancelled.
+    rung_rows : array of int or None, default=None
+        Rows of the first fold's training part (see :func:`rung_rows`). Each
+        candidate is then first fitted on them (under the first repeat's seed)
+        and scored on the first fold's test part: its rung. Only then are its
+        folds submitted, those of the candidates that `rung_rule` passes
+        (candidates cheap enough to be batched whole send their folds with
+        the rung, and a pruned one's come back ignored).
+    rung_rule : callable or None, default=None
+        ``rung_rule(ready, outstanding) -> {key: prune}``: `ready` maps the
+        keys of the candidates whose rung is back and undecided to their rung
+        scores (metric -> score; empty when the rung failed), `outstanding`
+        counts the submitted candidates whose rung is not back. It returns the
+        decisions it can take now (True: pruned, its splits NaN), maybe none;
+        the others are asked again when more rungs are back. None passes
+        every candidate.
 
     Attributes
     ----------
@@ -210,9 +290,13 @@ class Evaluator:
                  settings: Settings, score_params=None, candidate_key=None,
                  share_prefixes: bool = True, keep_idle_prefixes: int = 0,
                  task_seconds: float = 0.1, splits_per_task: int | None = None,
-                 pruner=None):
+                 pruner=None, rung_rows=None, rung_rule=None):
         self.backend = backend
         self.pruner = pruner
+        self.rung_rule = rung_rule
+        self.has_rung = rung_rows is not None
+        self._rung_ready: dict[str, dict] = {}  # rung back, not decided: key -> its scores
+        self._rung_outstanding = 0  # candidates submitted whose rung is not back
         self.n_pruned = 0
         self.n_cancelled = 0
         self.n_discarded = 0
@@ -227,9 +311,12 @@ class Evaluator:
                                splits_per_task=splits_per_task)
         self.planner = PrefixPlanner(estimator, len(self.repeat_seeds),
                                      enabled=share_prefixes and not settings.pairwise)
+        folds = list(folds)
+        if self.has_rung:  # the rung is one more "fold": its rows, the first fold's test part
+            folds.append((np.asarray(rung_rows), folds[0][1]))
         self._sent = {"estimator": estimator,
                       "data": (X, y, dict(fit_params), dict(score_params or {})),
-                      "folds": list(folds), "scorers": scorers}
+                      "folds": folds, "scorers": scorers}
         self._shared = {}
         self._scorers = None
         self._scatter()
@@ -339,14 +426,18 @@ class Evaluator:
             group = []
             for (key, params), plan in items[begin:begin + step]:
                 self._pending[key] = _Pending(
-                    params=params, records=[None] * self.n_splits, plan=plan,
+                    params=params, records=[None] * (self.n_splits + self.has_rung), plan=plan,
                     stages=self._stages())
+                self._rung_outstanding += self.has_rung
                 group.append(key)
             self._submit_staged(group, budget)
         return keys, hits
 
     def _stages(self) -> list[list[int]]:
-        """The folds of each stage of a new candidate: one per fold with a pruner."""
+        """The folds of each stage of a new candidate: one per fold with a pruner; with a
+        rung, the rung (the "fold" ``n_folds``) and then every fold."""
+        if self.has_rung:
+            return [[self.n_folds], list(range(self.n_folds))]
         if self.pruner is None:
             return [list(range(self.n_folds))]
         return [[fold] for fold in range(self.n_folds)]
@@ -372,12 +463,15 @@ class Evaluator:
             for key in keys:
                 pending = self._pending[key]
                 pending.sent = len(pending.stages)
-                splits.append(self._plan_splits(key, pending, range(self.n_folds),
+                splits.append(self._plan_splits(key, pending, range(self.n_folds + self.has_rung),
                                                 new_prefixes))
             self._submit_prefixes(new_prefixes, budget)
             self._submit_splits(splits, budget)
             return
-        for stage in range(n_stages if ahead else 1):
+        # a rung's folds wait for its decision: rungs are short, so a slot waits little, and
+        # the folds sent ahead of a decision taken once a generation's rungs are back would
+        # mostly be fitted in vain
+        for stage in range(n_stages if ahead and not self.has_rung else 1):
             new_prefixes, splits = [], []
             for key in keys:
                 pending = self._pending[key]
@@ -407,6 +501,8 @@ class Evaluator:
         out = []
         for repeat, seed in enumerate(self.repeat_seeds):
             for fold in folds:
+                if fold == self.n_folds and repeat:
+                    continue  # the rung runs under the first repeat's seed only
                 chain = PrefixPlanner.chain(plan, fold, repeat)
                 parent = None
                 for depth, step in enumerate(chain):
@@ -415,8 +511,8 @@ class Evaluator:
                                              fold, seed if "/all" not in step.key
                                              else self.repeat_seeds[0], parent))
                     parent = step.key
-                out.append(_Split(key, params, repeat * self.n_folds + fold, fold, seed,
-                                  [step.key for step in chain]))
+                split = self.n_splits if fold == self.n_folds else repeat * self.n_folds + fold
+                out.append(_Split(key, params, split, fold, seed, [step.key for step in chain]))
         return out
 
     def _prefix_params(self, params: dict, step: PrefixStep) -> dict:
@@ -479,7 +575,9 @@ class Evaluator:
             pending = self._pending.get(key)
             if pending is None or pending.records[split] is not None:
                 continue
-            repeat, fold = divmod(split, self.n_folds)
+            # the rung (split n_splits) is the "fold" n_folds under the first seed
+            repeat, fold = (0, self.n_folds) if split == self.n_splits else divmod(
+                split, self.n_folds)
             budget = (None if self._deadline is None
                       else max(0.0, self._deadline - time.monotonic()))
             future = self.backend.submit(
@@ -588,18 +686,13 @@ class Evaluator:
                 continue
             if pending.records[split.split] is None:
                 pending.records[split.split] = record
+                self._rung_outstanding -= split.split == self.n_splits
             touched[split.key] = None
         finished, next_stage, pruned = [], [], False
         for key in touched:
-            state = self._advance(key)
-            if state == "waiting":
-                pending = self._pending[key]
-                if pending.sent <= pending.stage:
-                    next_stage.append(key)
-                continue
-            pruned = pruned or state == "pruned"
-            if state != "dropped":
-                finished.append(key)
+            pruned = self._step(key, finished, next_stage) or pruned
+        if self._rung_ready:
+            pruned = self._decide_rungs(finished, next_stage) or pruned
         if pruned:
             self._cancel_unneeded(released)
         if next_stage:
@@ -607,14 +700,63 @@ class Evaluator:
         self._submit_retry()
         return finished
 
+    def _step(self, key: str, finished: list, next_stage: list) -> bool:
+        """Advance candidate `key`: note it in `finished` when it finished (kept or not),
+        in `next_stage` when the stage it waits for is not submitted; True when pruned."""
+        state = self._advance(key)
+        if state == "waiting":
+            pending = self._pending[key]
+            if pending.sent <= pending.stage:
+                next_stage.append(key)
+            return False
+        if state not in ("dropped", "deciding"):
+            finished.append(key)
+        return state == "pruned"
+
+    def _decide_rungs(self, finished: list, next_stage: list) -> bool:
+        """Take the rung decisions the rule gives now; True when a candidate was pruned.
+
+        A pruned candidate gets status "pruned" and NaN on every split; a
+        candidate passed goes on to its folds (submitted now, unless they were
+        sent with its rung).
+        """
+        ready = self._rung_ready
+        decisions = ({key: False for key in ready} if self.rung_rule is None
+                     else self.rung_rule(dict(ready), self._rung_outstanding))
+        pruned = False
+        for key, prune in decisions.items():
+            if key not in ready:
+                continue
+            del ready[key]
+            pending = self._pending[key]
+            if prune:
+                self._prune(pending, {self.n_splits})
+                self._finish(key)
+                finished.append(key)
+                pruned = True
+            else:
+                pending.stage += 1
+                pruned = self._step(key, finished, next_stage) or pruned
+        return pruned
+
+    def _finish(self, key: str) -> str:
+        """Record the result of candidate `key`, whose records are all in; its status."""
+        pending = self._pending.pop(key)
+        records = pending.records
+        rung = records[self.n_splits] if self.has_rung else None
+        result = CandidateResult.from_splits(pending.params, records[:self.n_splits], rung=rung)
+        self.results[key] = result
+        return "pruned" if result.status == Status.PRUNED else "done"
+
     def _advance(self, key: str) -> str:
         """Take the pruner's decisions that the records of candidate `key` now allow.
 
         The decision after stage ``s`` sees the records of stages ``0..s`` only,
         even when later stages are back already, so it is the same whichever
         tasks finish first. Returns "waiting" (a stage is not back yet),
-        "done", "pruned" (both now in :attr:`results`) or "dropped" (out of
-        time: not a result).
+        "deciding" (its rung is back, for the rung rule to judge: see
+        :meth:`_decide_rungs`), "done", "pruned" (both now in :attr:`results`)
+        or "dropped" (out of time: not a result).
         """
         pending = self._pending[key]
         while True:
@@ -623,10 +765,15 @@ class Evaluator:
                 return "waiting"
             if any(r is not None and r.status == Status.BUDGET for r in pending.records):
                 del self._pending[key]  # out of time: the candidate is dropped
+                self._rung_ready.pop(key, None)
                 self.out_of_time = True
                 return "dropped"
             if pending.stage == len(pending.stages) - 1:
                 break
+            if self.has_rung:  # the rung's decision, with the other candidates' rungs
+                record = pending.records[self.n_splits]
+                self._rung_ready[key] = dict(record.test) if record.ok else {}
+                return "deciding"
             seen = {split for folds in pending.stages[:pending.stage + 1]
                     for split in self._split_indices(folds)}
             shown = [record if index in seen else None
@@ -635,13 +782,13 @@ class Evaluator:
                 self._prune(pending, seen)
                 break
             pending.stage += 1
-        del self._pending[key]
-        result = CandidateResult.from_splits(pending.params, pending.records)
-        self.results[key] = result
-        return "pruned" if result.status == Status.PRUNED else "done"
+        return self._finish(key)
 
     def _split_indices(self, folds) -> list[int]:
-        """The splits (all repeats) of these folds."""
+        """The splits (all repeats) of these folds; the rung's ("fold" ``n_folds``) is the
+        split ``n_splits``."""
+        if folds == [self.n_folds]:
+            return [self.n_splits]
         return [repeat * self.n_folds + fold for repeat in range(len(self.repeat_seeds))
                 for fold in folds]
 
@@ -649,7 +796,7 @@ class Evaluator:
         """Give the splits of `pending` the pruner did not see the status "pruned" (NaN
         scores), also those that came back already."""
         metrics = next(pending.records[index].test for index in sorted(seen))
-        for index in range(len(pending.records)):
+        for index in range(self.n_splits):
             if index not in seen:
                 pending.records[index] = SplitRecord(
                     status=Status.PRUNED, error="", test=dict.fromkeys(metrics, math.nan),
@@ -729,6 +876,8 @@ class Evaluator:
         self._retries.clear()
         self._retry_in_flight = False
         self._pending.clear()
+        self._rung_ready.clear()
+        self._rung_outstanding = 0
         self._completed = self.backend.as_completed()
 
     def close(self) -> None:

@@ -99,6 +99,12 @@ class CandidateResult:
         Splits whose fit succeeded and whose scoring failed.
     costs : dict
         Cost name -> list of split values (NaN for a split that failed).
+    rung : dict or None
+        With ``pruning="rows"``, metric -> the score of its rung (the fit on a
+        subsample of the first fold's training rows, scored on that fold's
+        test rows; NaN when the rung failed); None otherwise.
+    rung_time : float
+        Fit + score seconds of the rung (NaN without one).
 
     A pruned candidate's splits that were not fitted have status PRUNED and
     NaN scores; so has the candidate, unless one of its fitted splits failed.
@@ -114,9 +120,13 @@ class CandidateResult:
     n_failed_fits: int = 0
     n_failed_scores: int = 0
     costs: dict = field(default_factory=dict)
+    rung: dict | None = None
+    rung_time: float = math.nan
 
     @classmethod
-    def from_splits(cls, params: dict, records: list[SplitRecord]) -> CandidateResult:
+    def from_splits(cls, params: dict, records: list[SplitRecord],
+                    rung: SplitRecord | None = None) -> CandidateResult:
+        """The result of these split records, in split order (and of its `rung`)."""
         failed = [record for record in records if not record.ok]
         # the metrics scored well; a failure record fills them with its error score
         metrics = list(dict.fromkeys(name for record in records if record.ok
@@ -150,6 +160,10 @@ class CandidateResult:
             costs={name: [record.costs.get(name, math.nan) for record in records]
                    for name in dict.fromkeys(name for record in records
                                              for name in record.costs)},
+            rung=None if rung is None else {
+                name: rung.test.get(name, math.nan) if rung.ok else math.nan
+                for name in metrics},
+            rung_time=math.nan if rung is None else rung.fit_time + rung.score_time,
         )
 
     def mean_score(self, metric: str) -> float:

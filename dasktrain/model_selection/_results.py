@@ -1,4 +1,4 @@
-"""``cv_results_`` in scikit-learn's layout, the best candidate, and failures reported as it does."""
+"""``cv_results_`` in scikit-learn's layout, the best candidate, failures reported as it does."""
 
 from __future__ import annotations
 
@@ -98,10 +98,12 @@ def check_failures(results: list[CandidateResult], n_splits: int, error_score) -
 
 def format_results(results: list[CandidateResult], generations: list[int], n_folds: int,
                    n_repeats: int, metrics: list[str], *, return_train_score: bool,
-                   error_score, costs=()) -> dict:
+                   error_score, costs=(), rung: bool = False) -> dict:
     """``cv_results_``: one entry per candidate, scikit-learn's keys, plus ``generation``,
     ``status`` and ``error``; ``mean_<cost>`` and ``std_<cost>`` for each name of `costs`
-    measured on the fitted estimators."""
+    measured on the fitted estimators; with `rung` (``pruning="rows"``), ``rung_time`` and
+    ``rung_test_<metric>``, the candidates' rung fit + score seconds and scores (NaN when
+    the rung failed). Candidates pruned without a score on a fold rank by their rung."""
     n_candidates = len(results)
     n_splits = n_folds * n_repeats
     out: dict = {}
@@ -114,13 +116,17 @@ def format_results(results: list[CandidateResult], generations: list[int], n_fol
 
     pruned = np.asarray([result.status == Status.PRUNED for result in results], dtype=bool)
 
+    def rung_scores(metric: str) -> np.ndarray:
+        return np.asarray([math.nan if result.rung is None else result.rung.get(metric, math.nan)
+                           for result in results], dtype=np.float64)
+
     def ranking(means):
         if np.isnan(means).all():
             return np.ones_like(means, dtype=np.int32)
         filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
         return rankdata(-filled, method="min").astype(np.int32)
 
-    def store(key, array, splits=False, rank=False):
+    def store(key, array, splits=False, rank=False, rung_scores=None):
         array = np.asarray(array, dtype=np.float64).reshape(n_candidates, n_splits)
         if splits:
             for split in range(n_splits):
@@ -141,7 +147,10 @@ def format_results(results: list[CandidateResult], generations: list[int], n_fol
             ranks = np.empty(n_candidates, dtype=np.int32)
             ranks[~pruned] = ranking(means[~pruned]) if (~pruned).any() else []
             if pruned.any():
-                ranks[pruned] = ranking(means[pruned]) + int((~pruned).sum())
+                by = means[pruned]
+                if rung_scores is not None:  # pruned on its rung: no fold was fitted
+                    by = np.where(np.isnan(by), rung_scores[pruned], by)
+                ranks[pruned] = ranking(by) + int((~pruned).sum())
             out[f"rank_{key}"] = ranks
         if splits and n_repeats > 1:
             per_repeat = array.reshape(n_candidates, n_repeats, n_folds).mean(axis=2)
@@ -157,9 +166,14 @@ def format_results(results: list[CandidateResult], generations: list[int], n_fol
     for key, masked in masked_params(params):
         out[key] = masked
     out["params"] = params
+    if rung:
+        out["rung_time"] = np.asarray([result.rung_time for result in results],
+                                      dtype=np.float64)
     for metric in metrics:
         store(f"test_{metric}", [scores(result, "test", metric) for result in results],
-              splits=True, rank=True)
+              splits=True, rank=True, rung_scores=rung_scores(metric) if rung else None)
+        if rung:
+            out[f"rung_test_{metric}"] = rung_scores(metric)
         if return_train_score:
             store(f"train_{metric}", [scores(result, "train", metric) for result in results],
                   splits=True)

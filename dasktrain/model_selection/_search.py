@@ -28,7 +28,7 @@ from ..utils import Interval, Options, Predicate, seed_sequence, spawn_seeds
 from ..utils._data import allows_nan
 from ._checkpoint import check_checkpoint_path, read_checkpoint
 from ._engine import HISTORY_COLUMNS, SearchEngine
-from ._evaluator import Evaluator
+from ._evaluator import RUNG_FRACTION, Evaluator, rung_rows
 from ._genetic import candidate_key
 from ._nsga import NSGA2_STRATEGIES, SpaceOperators, check_objectives, pareto_ranks
 from ._results import CandidateFailedWarning, best_index, check_failures, format_results
@@ -314,7 +314,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         other data on it is lost); "never", none. A worker not restarted keeps
         the stuck thread: its slot is counted lost, its result is ignored, and
         a RuntimeWarning says so once.
-    pruning : {"folds"} or None, default=None
+    pruning : {"folds", "rows"} or None, default=None
         "folds" evaluates each candidate fold by fold and stops one whose mean
         score on its folds so far is below that of every complete member of
         the population on the same folds: its other folds are never fitted,
@@ -324,6 +324,21 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         ahead of a complete candidate. ``history_["pruned"]`` counts them.
         It saves the most where fits are costly and folds many; the first
         generation is never pruned.
+
+        "rows" is successive halving on the training rows, one rung: each
+        candidate is first fitted on a third of the first fold's training
+        rows (the same rows for every candidate, drawn from `random_state`,
+        a third of each class for a classifier) and scored on that fold's
+        test rows; only a candidate whose rung score is among the best half
+        of the rung scores of the population's complete members and of the
+        candidates judged with it (with "generational", its whole
+        generation, the first one included) is then fitted on every fold.
+        The others are "pruned" as above, with NaN on every split, ranked by
+        their rung score after every complete candidate.
+        ``cv_results_["rung_test_<metric>"]`` and ``["rung_time"]`` hold
+        every candidate's rung. It saves the most where fits cost more than
+        linearly in the rows (kernel machines); a rung too small (fewer than
+        two rows of a class) is an error.
     objectives : list of str or callable, or None, default=None
         None optimises the one `scoring` metric (the `refit` metric with
         several). Otherwise the objectives optimised together, each a metric
@@ -456,7 +471,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         "return_train_score": ["boolean"],
         "init": [Options(INITS)],
         "screening": [Interval(numbers.Real, 1, None)],
-        "pruning": [Options(("folds",)), None],
+        "pruning": [Options(("folds", "rows")), None],
         "recycle": [Options(("own", "always", "never"))],
         "objectives": "no_validation",  # checked by _nsga.check_objectives in fit
     }
@@ -602,6 +617,19 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         dtype = np.int32 if n_samples < 2**31 else np.int64
         return [(train.astype(dtype), test.astype(dtype)) for train, test in folds]
 
+    def _rung_rows(self, folds, y, seed) -> np.ndarray:
+        """The rows of the rung of ``pruning="rows"``: a third of the first fold's training
+        rows (of each class, for a classifier), checked before any work is sent."""
+        try:
+            return rung_rows(folds[0][0], y, classifier=is_classifier(self.estimator),
+                             rng=np.random.default_rng(seed))
+        except ValueError as error:
+            raise ValueError(
+                f"The 'pruning' parameter of {type(self).__name__} is 'rows', which first fits "
+                f"each candidate on {RUNG_FRACTION:.3g} of the first fold's "
+                f"{len(folds[0][0])} training rows, but {error}. Give more rows, or use "
+                "pruning='folds' or None.") from None
+
     def _callbacks(self) -> list:
         callbacks = check_callbacks(self.callbacks)
         if self.verbose:
@@ -710,9 +738,14 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         fingerprint = self._fingerprint(space, X, n_folds)
         resumed = self._resume_state(fingerprint)
 
-        strategy_seed, repeat_root = seed_sequence(self.random_state).spawn(2)
+        # spawn(3)'s first two children are spawn(2)'s: the rung leaves the rest unchanged
+        strategy_seed, repeat_root, rung_root = seed_sequence(self.random_state).spawn(3)
         repeat_seeds = (resumed["repeat_seeds"] if resumed is not None
                         else spawn_seeds(repeat_root, self.n_repeats))
+        rung = None
+        if self.pruning == "rows":
+            rung = (resumed["rung_rows"] if resumed is not None
+                    else self._rung_rows(folds, y, rung_root))
         pairwise = get_tags(self.estimator).input_tags.pairwise
         settings = Settings(error_score=self.error_score, eval_timeout=_finite(self.eval_timeout),
                             return_train_score=bool(self.return_train_score),
@@ -740,12 +773,13 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                     backend, self.estimator, X, y, fit_params, folds, scorers,
                     repeat_seeds=repeat_seeds, settings=settings, score_params=score_params,
                     candidate_key=candidate_key,
-                    keep_idle_prefixes=4 * backend.n_workers * n_folds)
+                    keep_idle_prefixes=4 * backend.n_workers * n_folds, rung_rows=rung)
                 engine = SearchEngine(
                     strategy, evaluator, metric=metric, n_generations=self.generations,
                     n_slots=lambda: backend.n_slots, deadline=deadline, callbacks=callbacks,
                     search=self, checkpoint=self.checkpoint, fingerprint=fingerprint,
-                    resumed=resumed, extra_state={"repeat_seeds": repeat_seeds},
+                    resumed=resumed,
+                    extra_state={"repeat_seeds": repeat_seeds, "rung_rows": rung},
                     pruning=self.pruning, objectives=objectives)
                 try:
                     engine.run()
@@ -779,7 +813,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                                  self.n_splits_, n_repeats, metrics,
                                  return_train_score=bool(self.return_train_score),
                                  error_score=self.error_score,
-                                 costs=[o.name for o in objectives or () if o.kind == "cost"])
+                                 costs=[o.name for o in objectives or () if o.kind == "cost"],
+                                 rung=self.pruning == "rows")
         if objectives is not None:
             self._store_front(results, rows, objectives)
         self.cv_results_ = results
