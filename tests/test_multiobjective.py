@@ -386,6 +386,18 @@ def test_same_front_on_every_backend(backend, small_reference):
     assert search.pareto_front_.tolist() == reference.pareto_front_.tolist()
 
 
+def test_the_search_passes_init_and_screening_to_nsga2():
+    # a Latin hypercube start: 8 first candidates take each of max_depth's 8 values
+    # once (8 random draws would, 1 time in 400)
+    search = _search(population_size=8, generations=0, init="latin_hypercube").fit(X, Y)
+    assert sorted(search.cv_results_["param_max_depth"]) == list(range(1, 9))
+    # screening=1 breeds only the children it evaluates: other candidates than with 8
+    unscreened = _search(screening=1).fit(X, Y)
+    screened = _search().fit(X, Y)
+    assert [p for p in unscreened.cv_results_["params"]] != [
+        p for p in screened.cv_results_["params"]]
+
+
 def test_steady_state_runs_nsga2():
     search = _search(strategy="steady_state", objectives=["score", "fit_time"]).fit(X, Y)
     results = search.cv_results_

@@ -291,7 +291,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         How the initial population is drawn: at random, or spread over the
         space by a scrambled Latin hypercube or Sobol design
         (:mod:`scipy.stats.qmc`; the branches of a conditional space take
-        turns).
+        turns). With `objectives` too.
     screening : float, default=8.0
         Children bred per child evaluated. Above 1, that many times more
         children are bred (plus a quarter as many random candidates and twice
@@ -305,7 +305,9 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         about a millisecond per candidate evaluated, and the surrogate's fit
         (tens of milliseconds), paid between generations by "generational"
         and while candidates run by "steady_state": for fits of a few
-        milliseconds, 1 (no surrogate) is faster.
+        milliseconds, 1 (no surrogate) is faster. With `objectives`, one
+        surrogate per objective predicts each child, and those adding the most
+        hypervolume to the front evaluated so far are evaluated.
     recycle : {"own", "always", "never"}, default="own"
         Which Dask worker a fit left running past `eval_timeout` may be
         restarted: "own", any worker of the temporary cluster that `fit`
@@ -596,7 +598,8 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                                              screening=self.screening, **options)
         return NSGA2_STRATEGIES[self.strategy](
             SpaceOperators(space), rng,
-            maximise=[objective.maximise for objective in objectives], **options)
+            maximise=[objective.maximise for objective in objectives], init=self.init,
+            screening=self.screening, **options)
 
     def _folds(self, X, y, groups) -> list:
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
