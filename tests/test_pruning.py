@@ -14,7 +14,7 @@ from sklearn.model_selection import StratifiedKFold
 from test_evaluate import ACCURACY, FOLDS, FlakyClassifier, count_lines, make_evaluator
 from test_evaluate import X as Xe
 from test_evaluate import y as ye
-from test_search import StopAfter, comparable, scripted_data
+from test_search import StopAfter, assert_same_search, comparable, scripted_data
 
 from dasktrain import GeneticSearchCV
 from dasktrain._execution import execution_backend
@@ -241,10 +241,7 @@ def test_rows_cv_results_layout_of_pruned_candidates():
 def test_rows_gives_the_same_results_on_every_backend(backend):
     reference = rung_search().fit(Xs, ys)
     search = rung_search(**backend).fit(Xs, ys)
-    pd.testing.assert_frame_equal(comparable(search.cv_results_),
-                                  comparable(reference.cv_results_))
-    pd.testing.assert_frame_equal(search.history_.drop(columns="seconds"),
-                                  reference.history_.drop(columns="seconds"))
+    assert_same_search(search, reference)
 
 
 def test_rows_resumes_from_a_checkpoint_like_an_uninterrupted_run(tmp_path):

@@ -92,6 +92,14 @@ def comparable(results: dict) -> pd.DataFrame:
     return frame
 
 
+def assert_same_search(search, reference) -> None:
+    """The same cv_results_ (timings aside) and history_ (seconds aside)."""
+    pd.testing.assert_frame_equal(comparable(search.cv_results_),
+                                  comparable(reference.cv_results_))
+    pd.testing.assert_frame_equal(search.history_.drop(columns="seconds"),
+                                  reference.history_.drop(columns="seconds"))
+
+
 @pytest.fixture
 def warm_backend(backend):
     """The backend's keyword arguments, its worker processes started (so budgets measure work)."""
@@ -109,11 +117,8 @@ def reference():
 
 def test_same_candidates_and_scores_on_every_backend(backend, reference):
     search = small_search(**backend).fit(X, y)
-    pd.testing.assert_frame_equal(comparable(search.cv_results_),
-                                  comparable(reference.cv_results_))
+    assert_same_search(search, reference)
     assert search.best_params_ == reference.best_params_
-    pd.testing.assert_frame_equal(search.history_.drop(columns="seconds"),
-                                  reference.history_.drop(columns="seconds"))
 
 
 def test_results_match_cross_validate_and_sklearn_layout(reference):
@@ -737,10 +742,7 @@ def test_pruning_gives_the_same_results_on_every_backend(backend):
     Xs, ys = scripted_data()
     reference = scripted_search().fit(Xs, ys)
     search = scripted_search(**backend).fit(Xs, ys)
-    pd.testing.assert_frame_equal(comparable(search.cv_results_),
-                                  comparable(reference.cv_results_))
-    pd.testing.assert_frame_equal(search.history_.drop(columns="seconds"),
-                                  reference.history_.drop(columns="seconds"))
+    assert_same_search(search, reference)
 
 
 def test_pruning_resumes_from_a_checkpoint_like_an_uninterrupted_run(tmp_path):
