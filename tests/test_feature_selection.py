@@ -18,7 +18,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from dasktrain import GeneticFeatureSelectionCV
 from dasktrain.model_selection._feature_selection import (MaskOperators, _FewestWithinSlack,
-                                                          _n_selected, _SelectedColumns)
+                                                          _MaskSurrogate, _n_selected,
+                                                          _SelectedColumns)
 from dasktrain.model_selection._genetic import candidate_key
 from dasktrain.model_selection._nsga import NSGA2
 from dasktrain.model_selection._records import Outcome
@@ -308,3 +309,15 @@ def test_bad_parameters_are_rejected_before_any_work(params, match):
     with pytest.raises(ValueError, match=match):
         selector.fit(X, Y)
     assert _CountingLogistic.fits == 0
+
+
+def test_the_mask_surrogate_is_a_surrogate_before_and_after_its_fit():
+    surrogate = _MaskSurrogate(4)
+    assert not surrogate.fitted
+    masks = [{"features": tuple(int(i) for i in np.flatnonzero(bits))}
+             for bits in itertools.product([0, 1], repeat=4) if any(bits)]
+    scores = [float(0 in mask["features"]) for mask in masks]  # feature 0 decides
+    surrogate.fit(masks, scores, seed=0)
+    assert surrogate.fitted
+    mean, _ = surrogate.predict([{"features": (0,)}, {"features": (1, 2, 3)}])
+    assert mean[0] > mean[1]

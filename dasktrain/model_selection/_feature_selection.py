@@ -207,7 +207,7 @@ class _MaskSurrogate(Surrogate):
     def __init__(self, n_features: int, n_estimators: int = 64):
         self.n_features = n_features
         self.n_estimators = n_estimators
-        self._model = None
+        self._trees = None  # as Surrogate keeps them, once fitted
 
     def encode(self, candidates: list[dict]) -> np.ndarray:
         bits = np.zeros((len(candidates), self.n_features))

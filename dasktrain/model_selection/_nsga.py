@@ -35,10 +35,10 @@ from deap import base
 from deap.tools import emo
 
 from . import _density
-from ._genetic import as_branches, candidate_key, crossover, mutate
+from ._genetic import as_branches, crossover, mutate
 from ._records import Outcome
-from ._strategies import BREED_TRIES, MIN_SURROGATE_POINTS, Generational, SteadyState
-from ._surrogate import Surrogate, sample_size
+from ._strategies import MIN_SURROGATE_POINTS, Generational, SteadyState
+from ._surrogate import Surrogate
 
 __all__ = ["BUILTIN_COSTS", "NSGA2", "NSGA2_STRATEGIES", "NSGA2SteadyState", "Objective",
            "SpaceOperators", "check_objectives", "crowding_distances", "nsga2_order",
@@ -517,11 +517,11 @@ class _NSGA2Mixin:
     def _offspring(self, n: int) -> list[dict]:
         if self.screening > 1 and n > 0 and self._screenable():
             return self._screen(n)
-        return self._breed(n, take=True)
+        return self._breed_new(n, take=True)
 
-    def _breed(self, n: int, take: bool, avoid: set | None = None) -> list[dict]:
-        """`n` children new to the search (and to `avoid`); remembered when `take`."""
-        avoid = set() if avoid is None else avoid
+    def _breed_new(self, n: int, take: bool, avoid: set | None = None) -> list[dict]:
+        """`n` children of crowded tournaments, new to the search (and to `avoid`), as
+        :meth:`~._strategies.Strategy._bred_until` takes them; remembered when `take`."""
         population = self.population
         values = self._values(population)
         ranks = pareto_ranks(values, self.maximise)
@@ -532,31 +532,16 @@ class _NSGA2Mixin:
             best = min(entrants.tolist(), key=lambda i: (ranks[i], -crowding[i]))
             return population[best].params
 
-        out: list[dict] = []
-        while len(out) < n and not self.exhausted:
-            for _ in range(BREED_TRIES):
-                draw = self.rng.random()
-                if draw < self.crossover_probability:
-                    first, second = parent(), parent()
-                    child = self.space.crossover(first, second, self.rng)
-                elif draw < self.crossover_probability + self.mutation_probability:
-                    child = self.space.mutate(parent(), self.rng)
-                else:
-                    child = dict(parent())
-                key = candidate_key(child)
-                if key not in self._seen and key not in avoid:
-                    avoid.add(key)
-                    if take:
-                        self._seen.add(key)
-                    out.append(child)
-                    break
-                self.n_duplicates += 1
-            else:
-                fresh = self._random(1) if take else self._random_new(1, avoid)
-                if not fresh:
-                    break
-                out.extend(fresh)
-        return out
+        def make() -> dict:
+            draw = self.rng.random()
+            if draw < self.crossover_probability:
+                first, second = parent(), parent()
+                return self.space.crossover(first, second, self.rng)
+            if draw < self.crossover_probability + self.mutation_probability:
+                return self.space.mutate(parent(), self.rng)
+            return dict(parent())
+
+        return self._bred_until(n, take, set() if avoid is None else avoid, make, [])
 
     # ------------------------------------------------------------------ screening
 
@@ -610,33 +595,32 @@ class _NSGA2Mixin:
         """
         models = self._screen_models_now()
         if models is None:
-            return self._breed(n, take=True)
-        size = sample_size(n, self.screening)
-        avoid: set[str] = set()
-        pool = self._breed(size, take=False, avoid=avoid)
-        pool += self._random_new(max(1, size // 4), avoid)
-        proposals = getattr(self.space, "proposals", None)
-        if proposals is not None:
-            pool += proposals(self._history, int(math.ceil(size * _density.DENSITY_SHARE)),
-                              self.rng, self._seen, avoid, self._best)
+            return self._breed_new(n, take=True)
+        pool = self._screening_pool(n)
         if len(pool) <= n:
             chosen = pool
         else:
-            predicted = []
+            predicted, encoded = [], None
             for column, model in enumerate(models):
                 if model is None:
                     sign = 1.0 if self.maximise[column] else -1.0
                     predicted.append(np.array([sign * float(self.known[column](candidate))
                                                for candidate in pool]))
                     continue
-                mean, spread = model.predict(pool)
+                if encoded is None:  # every objective's surrogate encodes the pool alike
+                    encoded = model.encode(pool)
+                mean, spread = model.predict_encoded(encoded)
                 predicted.append(mean + self.optimism * spread)
             seen = self._values_of_history() * np.where(self.maximise, 1.0, -1.0)
             order = _screen_order(seen, np.column_stack(predicted), n)
             chosen = [pool[i] for i in order[:n]]
-        for candidate in chosen:
-            self._seen.add(candidate_key(candidate))
-        return chosen
+        return self._keep(chosen)
+
+    def _proposals(self, n: int, avoid: set) -> list[dict]:
+        proposals = getattr(self.space, "proposals", None)  # masks have none
+        if proposals is None:
+            return []
+        return proposals(self._history, n, self.rng, self._seen, avoid, self._best)
 
 
 class NSGA2(_NSGA2Mixin, Generational):

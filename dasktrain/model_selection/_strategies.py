@@ -328,24 +328,36 @@ class Strategy(abc.ABC):
             self._planned = (len(points), int(self.rng.integers(2**31)))
         return self._model
 
-    def _screened(self, n: int, surrogate: Surrogate) -> list[dict]:
-        """The `n` most promising of ``screening * n`` new children, random candidates and
-        candidates drawn near the best evaluated (:mod:`._density`)."""
+    def _screening_pool(self, n: int) -> list[dict]:
+        """The candidates screened to keep `n`, none asked for before: ``screening * n``
+        new children, a quarter as many random candidates and twice as many
+        :meth:`_proposals` (not remembered as asked)."""
         size = sample_size(n, self.screening)
         avoid: set[str] = set()
         pool = self._breed_new(size, take=False, avoid=avoid)
         pool += self._random_new(max(1, size // 4), avoid)
-        pool += _density.density_new(self.space, self._history,
-                                     int(math.ceil(size * _density.DENSITY_SHARE)),
-                                     self.rng, self._seen, avoid, best=self._best)
+        pool += self._proposals(int(math.ceil(size * _density.DENSITY_SHARE)), avoid)
+        return pool
+
+    def _proposals(self, n: int, avoid: set) -> list[dict]:
+        """Up to `n` new candidates drawn near the best evaluated (:mod:`._density`)."""
+        return _density.density_new(self.space, self._history, n, self.rng, self._seen, avoid,
+                                    best=self._best)
+
+    def _keep(self, chosen: list[dict]) -> list[dict]:
+        """`chosen` (of a screening pool), remembered as asked."""
+        for candidate in chosen:
+            self._seen.add(candidate_key(candidate))
+        return chosen
+
+    def _screened(self, n: int, surrogate: Surrogate) -> list[dict]:
+        """The `n` of the :meth:`_screening_pool` with the highest expected improvement."""
+        pool = self._screening_pool(n)
         if not pool:
             return []
         ranked = surrogate.rank(pool, best=self._best_score, n=n,
                                 evaluated=[params for params, _ in self._history[-MAX_TRAINING:]])
-        chosen = [pool[index] for index in ranked[:n]]
-        for candidate in chosen:
-            self._seen.add(candidate_key(candidate))
-        return chosen
+        return self._keep([pool[index] for index in ranked[:n]])
 
 
 class Generational(Strategy):

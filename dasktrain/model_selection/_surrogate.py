@@ -142,9 +142,11 @@ class Surrogate:
 
     def predict(self, candidates: list[dict]) -> tuple[np.ndarray, np.ndarray]:
         """The mean and the spread (std over trees) of the predicted scores."""
-        return self._predict(self.encode(candidates))
+        return self.predict_encoded(self.encode(candidates))
 
-    def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict_encoded(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` of candidates already encoded (:meth:`encode`), as surrogates of
+        several objectives over the same candidates share one encoding."""
         # X as the trees take it, and each fitted tree's own arrays: the estimator's
         # predict checks its input on every call, which on the few candidates of a
         # steady-state ask cost twice the prediction itself
@@ -167,7 +169,7 @@ class Surrogate:
         are ordered so (the rest follow in the order given).
         """
         X = self.encode(candidates)
-        mean, std = self._predict(X)
+        mean, std = self.predict_encoded(X)
         gain = expected_improvement(mean, std, self._best if best is None else best)
         order = sorted(range(len(candidates)), key=lambda i: (-gain[i], -mean[i], i))
         wanted = len(order) if n is None else min(n, len(order))
