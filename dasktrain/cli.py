@@ -214,7 +214,8 @@ _WORKER_SIGINT_PRELOAD = """\
 import logging, signal, threading
 
 def _quiet_on_interrupt(signum, frame):
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    # CRITICAL: a heartbeat to a scheduler already stopped is logged as an ERROR
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
 if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGINT, _quiet_on_interrupt)
@@ -767,7 +768,7 @@ def _interrupt_quietly():
     def interrupt(signum, frame):
         import logging
 
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         signal.default_int_handler(signum, frame)
 
     signal.signal(signal.SIGINT, interrupt)
