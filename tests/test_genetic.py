@@ -109,6 +109,27 @@ def test_tournament_returns_valid_indices_and_is_reproducible(seed, n, k, tourns
     assert len(first) == k and all(type(i) is int and 0 <= i < n for i in first)
 
 
+
+@PROPERTY
+@given(seed=seeds, n=st.integers(1, 40), tournsize=st.integers(1, 5),
+       scores=st.lists(st.one_of(st.floats(-1, 1), st.just(NAN), st.just(-math.inf)),
+                       min_size=40, max_size=40))
+def test_a_breeders_tournaments_drawn_together_are_tournaments_drawn_one_by_one(
+        seed, n, tournsize, scores):
+    """The breeder draws a crossover's two tournaments in one call: the same entrants,
+    winners and generator state as :func:`tournament` drawing them one after the other."""
+    from dasktrain.model_selection._genetic import breeder
+
+    scores = scores[:n]
+    make = breeder([{"x": i} for i in range(n)], scores, {"x": Integer(0, 100)},
+                   np.random.default_rng(seed), crossover_probability=0.5,
+                   mutation_probability=0.5, tournsize=tournsize)
+    alone = np.random.default_rng(seed)
+    for k in (2, 1, 2, 3):
+        expected = [tournament(scores, 1, tournsize, alone)[0] for _ in range(k)]
+        assert make._winners(k) == expected
+        assert make.rng.random() == alone.random()  # the streams stay in step
+
 # --------------------------------------------------------------------------------------------
 # Selection rules
 

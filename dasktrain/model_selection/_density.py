@@ -19,6 +19,7 @@ strategy's generator, so what they propose is the same on every backend.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections.abc import Sequence
@@ -166,16 +167,19 @@ class ParzenProposal:
             return dim.sample(rng)
 
 
-def _cdf(weights: np.ndarray) -> np.ndarray:
-    """The cumulative distribution of `weights`, ending at exactly 1."""
+def _cdf(weights: np.ndarray) -> list[float]:
+    """The cumulative distribution of `weights`, ending at exactly 1, as a list: bisecting
+    a list of floats finds what ``searchsorted(side="right")`` finds, at a fraction of
+    its cost per call."""
     cdf = np.cumsum(weights, dtype=float)
-    return cdf / cdf[-1]
+    return (cdf / cdf[-1]).tolist()
 
 
-def _pick(cdf: np.ndarray, rng: np.random.Generator) -> int:
-    """An index drawn with the probabilities of `cdf`: what ``rng.choice(len(cdf), p=p)``
-    draws (one uniform number, the same index), without checking `p` on every draw."""
-    return int(cdf.searchsorted(rng.random(), side="right"))
+def _pick(cdf, rng: np.random.Generator) -> int:
+    """An index drawn with the probabilities of `cdf` (a list, see :func:`_cdf`): what
+    ``rng.choice(len(cdf), p=p)`` draws (one uniform number, the same index), without
+    checking `p` on every draw."""
+    return bisect.bisect_right(cdf, rng.random())
 
 
 class BestSoFar:

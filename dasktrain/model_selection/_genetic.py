@@ -346,9 +346,24 @@ class _Breeder:
         return self._index[parent]
 
     def _winners(self, k: int) -> list[int]:
-        n, rng = len(self.fitness), self.rng
-        return [_tournament_winner(rng.integers(n, size=self.tournsize), self.fitness)
-                for _ in range(k)]
+        # the entrants of the k tournaments in one draw: bounded integers below 2**32 take
+        # one 32-bit draw each whether drawn together or apart (the same stream as k draws
+        # of tournsize; tests/test_genetic.py checks), and numpy's cost is per call
+        size = self.tournsize
+        entrants = self.rng.integers(len(self.fitness), size=k * size).tolist()
+        fitness = self.fitness
+        winners = []
+        for start in range(0, k * size, size):
+            # _tournament_winner over plain floats: a NaN loses to any number, the first
+            # drawn wins among equals
+            winner = entrants[start]
+            best = fitness[winner]
+            for index in entrants[start + 1:start + size]:
+                score = fitness[index]
+                if score > best or (best != best and score == score):
+                    winner, best = index, score
+            winners.append(winner)
+        return winners
 
     def __call__(self) -> dict:
         if not self.parents:

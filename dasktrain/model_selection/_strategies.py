@@ -114,6 +114,10 @@ class Strategy(abc.ABC):
         self._model_seed = 0
         self._planned: tuple[int, int] | None = None  # the next fit: (size, seed)
         self._n_finite, self._best_score = 0, -math.inf  # of the scores in _history
+        self._encoder: Surrogate | None = None
+        # Surrogate.encode of _history's candidates: its first _n_encoded rows
+        self._encoded: np.ndarray | None = None
+        self._n_encoded = 0
 
     # ------------------------------------------------------------------ the interface
 
@@ -169,6 +173,7 @@ class Strategy(abc.ABC):
         finite = [score for _, score in self._history if math.isfinite(score)]
         self._n_finite, self._best_score = len(finite), max(finite, default=-math.inf)
         self._model = None
+        self._encoded, self._n_encoded = None, 0
         self._model_size, self._model_seed = state.get("surrogate", (0, 0))
         self._planned = state.get("planned")
         if self._model_size:  # the same fit again: a resumed search asks what it would have
@@ -292,12 +297,31 @@ class Strategy(abc.ABC):
                 out.append(candidate)
         return out
 
+    def _history_encoded(self) -> np.ndarray:
+        """The surrogate's encoding of every candidate of the history, one row each: each
+        candidate is encoded once, when first needed, as the surrogate is refitted on a
+        history that only grows."""
+        if self._encoder is None:
+            self._encoder = Surrogate(self.space)
+        if self._n_encoded < len(self._history):
+            rows = self._encoder.encode([params for params, _ in
+                                         self._history[self._n_encoded:]])
+            needed = len(self._history)
+            if self._encoded is None or self._encoded.shape[0] < needed:
+                grown = np.empty((max(needed, 2 * self._n_encoded, 64), rows.shape[1]))
+                if self._n_encoded:
+                    grown[:self._n_encoded] = self._encoded[:self._n_encoded]
+                self._encoded = grown
+            self._encoded[self._n_encoded:needed] = rows
+            self._n_encoded = needed
+        return self._encoded[:self._n_encoded]
+
     def _fit_surrogate(self, size: int, seed: int) -> None:
         """Fit the surrogate on the first `size` outcomes recorded."""
         points = self._history[:size]
         surrogate = Surrogate(self.space)
         surrogate.fit([params for params, _ in points], [score for _, score in points],
-                      seed=seed)
+                      seed=seed, encoded=self._history_encoded() if points else None)
         self._model = surrogate if surrogate.fitted else None
         self._model_size, self._model_seed = size, seed
         if self._planned is not None and self._planned[0] <= size:
@@ -356,7 +380,8 @@ class Strategy(abc.ABC):
         if not pool:
             return []
         ranked = surrogate.rank(pool, best=self._best_score, n=n,
-                                evaluated=[params for params, _ in self._history[-MAX_TRAINING:]])
+                                evaluated=[params for params, _ in self._history[-MAX_TRAINING:]],
+                                evaluated_encoded=self._history_encoded()[-MAX_TRAINING:])
         return self._keep([pool[index] for index in ranked[:n]])
 
 

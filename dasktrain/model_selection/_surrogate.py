@@ -117,22 +117,30 @@ class Surrogate:
             rows.append(row)
         return np.asarray(rows, dtype=float)
 
-    def fit(self, candidates: list[dict], scores, seed: int) -> Surrogate:
-        """Fit on evaluated candidates; a failed one (NaN) counts as the worst score seen."""
+    def fit(self, candidates: list[dict], scores, seed: int, encoded=None) -> Surrogate:
+        """Fit on evaluated candidates; a failed one (NaN) counts as the worst score seen.
+
+        `encoded`, when given, is :meth:`encode` of `candidates` (or longer: its
+        first rows are), kept by a caller that fits again as candidates are added.
+        """
         scores = np.asarray(scores, dtype=float)
         finite = scores[np.isfinite(scores)]
         if finite.size == 0:
             self._trees = None
             return self
         scores = np.where(np.isfinite(scores), scores, finite.min())
+        keep = None
         if len(candidates) > MAX_TRAINING:
             half = MAX_TRAINING // 2
             best = set(np.argsort(-scores, kind="stable")[:half].tolist())
             recent = [i for i in range(len(candidates) - 1, -1, -1) if i not in best][:half]
             keep = sorted(best | set(recent))
-            candidates = [candidates[i] for i in keep]
             scores = scores[keep]
-        self._trees = _extra_trees(self.encode(candidates), scores, self.n_estimators, seed)
+        if encoded is not None:
+            X = encoded[:len(candidates)] if keep is None else encoded[keep]
+        else:
+            X = self.encode(candidates if keep is None else [candidates[i] for i in keep])
+        self._trees = _extra_trees(X, scores, self.n_estimators, seed)
         self._best = float(scores.max())
         return self
 
@@ -155,7 +163,8 @@ class Surrogate:
         return per_tree.mean(axis=0), per_tree.std(axis=0)
 
     def rank(self, candidates: list[dict], best: float | None = None,
-             evaluated: list[dict] | None = None, n: int | None = None) -> list[int]:
+             evaluated: list[dict] | None = None, n: int | None = None,
+             evaluated_encoded=None) -> list[int]:
         """Indices of `candidates`, most promising first.
 
         By the highest expected improvement over `best` (by default the best
@@ -166,7 +175,8 @@ class Surrogate:
         tell them apart, the search spreads out. Only the last
         :data:`MAX_TRAINING` of `evaluated` count, so that ranking costs the
         same however long the search runs. With `n`, only the first `n` places
-        are ordered so (the rest follow in the order given).
+        are ordered so (the rest follow in the order given). `evaluated_encoded`,
+        when given, is :meth:`encode` of `evaluated`.
         """
         X = self.encode(candidates)
         mean, std = self.predict_encoded(X)
@@ -176,7 +186,8 @@ class Surrogate:
         keys = [(gain[i], mean[i]) for i in order[:wanted + 1]]
         if not evaluated or len(set(keys)) == len(keys):  # no ties where it matters
             return order
-        chosen = self.encode(evaluated[-MAX_TRAINING:])
+        chosen = (self.encode(evaluated[-MAX_TRAINING:]) if evaluated_encoded is None
+                  else evaluated_encoded[-MAX_TRAINING:])
         out: list[int] = []
         start = 0
         while start < len(order) and len(out) < wanted:
