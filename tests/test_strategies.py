@@ -253,6 +253,18 @@ def test_the_surrogate_grows_the_trees_an_extra_trees_forest_grows(seed):
 
 
 @pytest.mark.parametrize("columns", [1, 3, 9])
+@pytest.mark.parametrize("n_reference", [0, 1, 255, 256, 257, 600])
+def test_the_nearest_reference_distance_is_the_brute_force_one(columns, n_reference):
+    """Squared distances to the nearest reference row, across the blocks it is computed in."""
+    rng = np.random.default_rng(n_reference + columns)
+    X = rng.integers(0, 5, size=(40, columns)).astype(float)
+    reference = rng.integers(0, 5, size=(n_reference, columns)).astype(float)
+    expected = [min((float(sum((x - y) ** 2 for x, y in zip(row, r))) for r in reference),
+                    default=np.inf) for row in X]
+    assert _surrogate._nearest(X, reference).tolist() == expected
+
+
+@pytest.mark.parametrize("columns", [1, 3, 9])
 def test_the_plateau_spread_picks_as_a_plain_greedy_maximin(columns):
     """Each pick the row farthest from the reference and the picks before it."""
     rng = np.random.default_rng(columns)

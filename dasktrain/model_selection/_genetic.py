@@ -167,13 +167,16 @@ def _mutate_in(candidate: dict, index: int | None, branches: SearchSpace,
         space = branches.branches[index]
     if indpb is None:
         indpb = 1.0 / max(len(space), 1)
-    indpb = _check_probability("indpb", indpb)
+    else:
+        indpb = _check_probability("indpb", indpb)
     child = dict(candidate)
     changed = False
     for name, dimension in space.items():
         if rng.random() < indpb:
             child[name] = dimension.mutate(candidate[name], rng)
             changed = changed or value_key(child[name]) != value_key(candidate[name])
+    if changed:
+        return child
     mutable = [name for name, dimension in space.items() if not dimension.constant]
     attempts = 0
     while not changed and mutable and attempts < 100:

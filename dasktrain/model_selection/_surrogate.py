@@ -236,11 +236,7 @@ def _spread(X: np.ndarray, reference: np.ndarray, labels: list[int], k: int) -> 
     """`labels` (one per row of `X`), the first `k` in greedy maximin order (each next the
     row farthest from `reference` and the rows picked before it, the earliest among
     equals), then the others in the order given."""
-    nearest = np.full(len(labels), np.inf)
-    for start in range(0, len(reference), 32):  # bounded memory: rows x 32 x columns
-        block = reference[start:start + 32]
-        nearest = np.minimum(nearest, ((X[:, None, :] - block[None, :, :]) ** 2)
-                             .sum(axis=2).min(axis=1))
+    nearest = _nearest(X, reference)
     free = np.ones(len(labels), dtype=bool)
     picks = []
     # a row picked gets -inf, which no distance raises again: argmax then finds the
@@ -265,6 +261,27 @@ def _spread(X: np.ndarray, reference: np.ndarray, labels: list[int], k: int) -> 
             difference.sum(axis=1, out=distance)
         np.minimum(nearest, distance, out=nearest)
     return [labels[i] for i in picks] + [labels[i] for i in np.flatnonzero(free)]
+
+
+def _nearest(X: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each row of `X`'s squared distance to its nearest row of `reference` (inf for none)."""
+    nearest = np.full(len(X), np.inf)
+    if X.shape[1] < 8:
+        # numpy sums fewer than 8 numbers from left to right: adding the columns' squares
+        # one by one gives the same sums, without a rows x block x columns array and a
+        # reduction over its short last axis (ten times the cost on a big pool)
+        for start in range(0, len(reference), 256):  # bounded memory: rows x 256
+            block = reference[start:start + 256]
+            distance = np.square(X[:, :1] - block[:, 0])
+            for column in range(1, X.shape[1]):
+                distance += np.square(X[:, column:column + 1] - block[:, column])
+            np.minimum(nearest, distance.min(axis=1), out=nearest)
+        return nearest
+    for start in range(0, len(reference), 32):  # bounded memory: rows x 32 x columns
+        block = reference[start:start + 32]
+        nearest = np.minimum(nearest, ((X[:, None, :] - block[None, :, :]) ** 2)
+                             .sum(axis=2).min(axis=1))
+    return nearest
 
 
 def sample_size(n: int, screening: float) -> int:
