@@ -560,11 +560,15 @@ class _NSGA2Mixin:
         params = [candidate for candidate, _ in self._history[:size]]
         oriented = self._values_of_history()[:size] * np.where(self.maximise, 1.0, -1.0)
         models: list | None = []
+        encoded = None  # the objectives' surrogates encode the same candidates alike: once
         for column in range(len(self.maximise)):
             if self.known[column] is not None:
                 models.append(None)
                 continue
-            model = self.space.surrogate().fit(params, oriented[:, column], seed=seed + column)
+            model = self.space.surrogate()
+            if encoded is None:
+                encoded = model.encode(params)
+            model = model.fit(params, oriented[:, column], seed=seed + column, encoded=encoded)
             if not model.fitted:
                 models = None
                 break
