@@ -363,7 +363,6 @@ def _held_run(execution, hold: bool, pruner=None):
 
 def test_held_tasks_go_as_slots_free_and_change_no_result(execution, monkeypatch):
     monkeypatch.setattr(evaluator_module, "HOLD_SECONDS", 0.0)  # every task is "long"
-    monkeypatch.setattr(type(execution), "queues_beyond_slots", True)
     expected, _, _ = _held_run(execution, hold=False)
     results, sent, evaluator = _held_run(execution, hold=True)
     assert results == expected
@@ -371,40 +370,17 @@ def test_held_tasks_go_as_slots_free_and_change_no_result(execution, monkeypatch
     assert not evaluator._held
 
 
-def test_held_tasks_are_not_held_when_short_not_asked_for_or_queued_centrally(monkeypatch):
+def test_held_tasks_are_not_sent_when_short_or_not_asked_for(monkeypatch):
     with execution_backend() as backend:
-        assert not backend.queues_beyond_slots  # a local pool hands tasks out as slots free
-        _, sent, _ = _held_run(backend, hold=True)
-        assert len(sent) == 1
-        monkeypatch.setattr(type(backend), "queues_beyond_slots", True)
         _, sent, _ = _held_run(backend, hold=True)  # the splits take far under HOLD_SECONDS
         assert len(sent) == 1
         monkeypatch.setattr(evaluator_module, "HOLD_SECONDS", 0.0)
         _, sent, _ = _held_run(backend, hold=False)
         assert len(sent) == 1
-        _, sent, _ = _held_run(backend, hold=True)
-        assert len(sent) > 1
-
-
-@pytest.mark.parametrize("saturation, queues", [(None, True), (1.0, False), ("inf", True)])
-def test_a_dask_scheduler_hands_workers_more_than_their_threads_above_saturation_one(
-        saturation, queues):
-    import dask
-    from distributed import Client, LocalCluster
-
-    settings = {} if saturation is None else {
-        "distributed.scheduler.worker-saturation": saturation}
-    with dask.config.set(settings):  # read by the scheduler as it starts
-        cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                               dashboard_address=":0")
-    with cluster, Client(cluster, set_as_default=False) as client:
-        with execution_backend(use_dask=True, client=client) as backend:
-            assert backend.queues_beyond_slots is queues
 
 
 def test_held_tasks_of_pruned_candidates_are_dropped_as_cancelled(execution, monkeypatch):
     monkeypatch.setattr(evaluator_module, "HOLD_SECONDS", 0.0)
-    monkeypatch.setattr(type(execution), "queues_beyond_slots", True)
 
     def pruner(params, records):  # the odd candidates, after their first fold
         return params["alpha"] % 2 == 1

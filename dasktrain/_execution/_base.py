@@ -227,17 +227,6 @@ class Backend(abc.ABC):
         return False
 
     @property
-    def queues_beyond_slots(self) -> bool:
-        """Whether tasks sent beyond the free slots may wait on a busy worker.
-
-        False when they wait in one queue that is handed out as slots free, as
-        locally. On Dask: whether the scheduler's ``worker-saturation`` is
-        above 1. It then hands each worker more tasks than it has threads, and
-        a task can wait behind busy threads while other workers idle.
-        """
-        return False
-
-    @property
     def threads_per_task(self) -> int | None:
         """The most BLAS/OpenMP threads each task may use (None: not limited).
 

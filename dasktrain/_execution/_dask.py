@@ -315,7 +315,6 @@ class DaskBackend(Backend):
         # keyed names released and submitted again: the new task gets a new Dask key
         self._reissues: dict[str, int] = {}
         self._slots: tuple[float, int] = (-float("inf"), 0)  # (when read, threads)
-        self._saturation: float | None = None  # the scheduler's worker-saturation, once read
         self._stuck_left: dict[str, int] = {}  # worker -> threads left stuck there
         self._warned_stuck = False
 
@@ -490,17 +489,6 @@ class DaskBackend(Backend):
         if self._stuck_left:
             threads -= sum(self._stuck_left.values())
         return max(1, threads)
-
-    @property
-    def queues_beyond_slots(self) -> bool:
-        if self._saturation is None:
-            try:  # a lambda travels by value: the scheduler needs no dasktrain to run it
-                self._saturation = float(self.client.run_on_scheduler(
-                    lambda dask_scheduler: dask_scheduler.WORKER_SATURATION))
-            except Exception:  # an older or locked-down scheduler: Dask's setting here
-                self._saturation = float(dask.config.get(
-                    "distributed.scheduler.worker-saturation", 1.1))
-        return self._saturation > 1.0
 
     @property
     def threads_per_task(self) -> int | None:

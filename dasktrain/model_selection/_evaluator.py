@@ -272,16 +272,14 @@ class Evaluator:
         the others are asked again when more rungs are back. None passes
         every candidate.
     hold_beyond_slots : bool, default=False
-        For a batch that ends in a barrier (a generation). When the backend
-        hands each worker more tasks than it has threads
-        (:attr:`~dasktrain._execution.Backend.queues_beyond_slots`, Dask's
-        ``worker-saturation`` above 1), the last tasks of a batch could wait
-        there behind busy threads while other workers' threads are free.
-        With this set, tasks expected to take :data:`HOLD_SECONDS` or more
-        go only while the backend has a free slot (its workers' threads, as
-        they come and go), and the others wait on the client until tasks
-        finish. It changes only when tasks are sent, never which results
-        come back.
+        Send tasks expected to take :data:`HOLD_SECONDS` or more only while
+        the backend has a free slot (its workers' threads, as they come and
+        go), holding the others on the client until tasks finish. For a
+        batch that ends in a barrier (a generation): a scheduler hands a
+        worker somewhat more tasks than it has threads (Dask's
+        ``worker-saturation``), and the last tasks of a batch could wait there
+        behind busy threads while other workers' threads are free. Which
+        results come back does not change, only when tasks are sent.
 
     Attributes
     ----------
@@ -575,8 +573,7 @@ class Evaluator:
         """Whether these tasks wait for free slots on the client (see :meth:`_submit_splits`)."""
         cost = self.batcher.split_seconds
         return (self.hold_beyond_slots and cost is not None
-                and cost * min(len(chunk) for chunk in chunks) >= HOLD_SECONDS
-                and self.backend.queues_beyond_slots)
+                and cost * min(len(chunk) for chunk in chunks) >= HOLD_SECONDS)
 
     def _send_held(self) -> None:
         """Send the tasks held on the client that the backend has free slots for; drop those
