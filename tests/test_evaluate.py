@@ -27,7 +27,6 @@ from dasktrain.model_selection._tasks import Settings, fit_and_score, fit_and_sc
 
 STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_BUDGET = (Status.OK, Status.ERROR,
                                                           Status.TIMEOUT, Status.BUDGET)
-STATUS_PRUNED = Status.PRUNED
 
 X, y = load_iris(return_X_y=True)
 FOLDS = list(KFold(3, shuffle=True, random_state=0).split(X, y))
@@ -335,62 +334,6 @@ def test_cheap_splits_are_batched_costly_ones_are_not():
         unbatched.evaluate([{"alpha": float(a)} for a in range(8)])
         assert unbatched.n_tasks == 8 * len(FOLDS)
 
-
-
-def _held_run(execution, hold: bool, pruner=None):
-    """Evaluate twelve candidates a split per task, after one that measures the splits; the
-    results, the tasks in flight after each send, and the evaluator (closed)."""
-    evaluator = Evaluator(execution, FlakyClassifier(), X, y, {}, FOLDS, ACCURACY,
-                          repeat_seeds=(None,), settings=Settings(), task_seconds=0,
-                          hold_beyond_slots=hold)
-    evaluator.pruner = pruner
-    evaluator.evaluate([{"alpha": 0.5}])
-    sent = []
-    send = evaluator._map_chunks
-
-    def recording(chunks, budget):
-        send(chunks, budget)
-        sent.append(len(evaluator._tasks))
-
-    evaluator._map_chunks = recording
-    candidates = [{"alpha": float(a)} for a in range(12)]
-    keys, _ = evaluator.evaluate(candidates)
-    results = {repr(params): (evaluator.results[key].status, evaluator.results[key].test)
-               for key, params in zip(keys, candidates)}
-    evaluator.close()
-    return results, sent, evaluator
-
-
-def test_held_tasks_go_as_slots_free_and_change_no_result(execution, monkeypatch):
-    monkeypatch.setattr(evaluator_module, "HOLD_SECONDS", 0.0)  # every task is "long"
-    expected, _, _ = _held_run(execution, hold=False)
-    results, sent, evaluator = _held_run(execution, hold=True)
-    assert results == expected
-    assert len(sent) > 1 and max(sent) <= execution.n_slots  # never more than the slots
-    assert not evaluator._held
-
-
-def test_held_tasks_are_not_sent_when_short_or_not_asked_for(monkeypatch):
-    with execution_backend() as backend:
-        _, sent, _ = _held_run(backend, hold=True)  # the splits take far under HOLD_SECONDS
-        assert len(sent) == 1
-        monkeypatch.setattr(evaluator_module, "HOLD_SECONDS", 0.0)
-        _, sent, _ = _held_run(backend, hold=False)
-        assert len(sent) == 1
-
-
-def test_held_tasks_of_pruned_candidates_are_dropped_as_cancelled(execution, monkeypatch):
-    monkeypatch.setattr(evaluator_module, "HOLD_SECONDS", 0.0)
-
-    def pruner(params, records):  # the odd candidates, after their first fold
-        return params["alpha"] % 2 == 1
-
-    expected, _, unheld = _held_run(execution, hold=False, pruner=pruner)
-    results, _, held = _held_run(execution, hold=True, pruner=pruner)
-    assert results == expected
-    statuses = [status for status, _ in results.values()]
-    assert statuses.count(STATUS_PRUNED) == 6 and held.n_pruned == unheld.n_pruned == 6
-    assert held.n_cancelled >= unheld.n_cancelled  # held folds of pruned ones never went
 
 def test_a_failing_split_of_a_batched_task_fails_its_candidate_only(execution):
     evaluator = make_evaluator(execution, FlakyClassifier(), splits_per_task=len(FOLDS))

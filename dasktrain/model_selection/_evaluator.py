@@ -57,9 +57,6 @@ __all__ = ["RUNG_FRACTION", "Evaluator", "default_candidate_key", "rung_rows"]
 RUNG_FRACTION = 1 / 3
 #: Fewest rows of each class (of every row, for other estimators) a rung may fit on.
 RUNG_MIN_ROWS = 2
-#: Expected seconds of a task from which `hold_beyond_slots` holds tasks on the client:
-#: long enough that the round trip a slot then waits between two tasks is negligible.
-HOLD_SECONDS = 0.25
 
 
 def default_candidate_key(candidate: dict) -> str:
@@ -271,15 +268,6 @@ class Evaluator:
         decisions it can take now (True: pruned, its splits NaN), maybe none;
         the others are asked again when more rungs are back. None passes
         every candidate.
-    hold_beyond_slots : bool, default=False
-        Send tasks expected to take :data:`HOLD_SECONDS` or more only while
-        the backend has a free slot (its workers' threads, as they come and
-        go), holding the others on the client until tasks finish. For a
-        batch that ends in a barrier (a generation): a scheduler hands a
-        worker somewhat more tasks than it has threads (Dask's
-        ``worker-saturation``), and the last tasks of a batch could wait there
-        behind busy threads while other workers' threads are free. Which
-        results come back does not change, only when tasks are sent.
 
     Attributes
     ----------
@@ -302,7 +290,7 @@ class Evaluator:
                  settings: Settings, score_params=None, candidate_key=None,
                  share_prefixes: bool = True, keep_idle_prefixes: int = 0,
                  task_seconds: float = 0.1, splits_per_task: int | None = None,
-                 pruner=None, rung_rows=None, rung_rule=None, hold_beyond_slots=False):
+                 pruner=None, rung_rows=None, rung_rule=None):
         self.backend = backend
         self.pruner = pruner
         self.rung_rule = rung_rule
@@ -340,8 +328,6 @@ class Evaluator:
         self.n_recycled = 0
         self._pending: dict[str, _Pending] = {}
         self._tasks: dict[int, _Task] = {}
-        self.hold_beyond_slots = hold_beyond_slots
-        self._held: deque = deque()  # chunks of splits waiting for a free slot, in order
         self._prefixes = _Prefixes(keep_idle_prefixes)
         self._retries: deque = deque()  # (key, split) of killed splits to run again alone
         self._retry_in_flight = False
@@ -553,47 +539,8 @@ class Evaluator:
             self.n_prefix_tasks += len(level)
 
     def _submit_splits(self, splits: list[list[_Split]], budget) -> None:
-        """Submit the splits of the new candidates in batched tasks, with one ``map``.
-
-        With :attr:`hold_beyond_slots`, tasks expected to take
-        :data:`HOLD_SECONDS` or more go only while the backend has a free
-        slot; the others wait here, in order, and go as tasks finish
-        (:meth:`_send_held`).
-        """
+        """Submit the splits of the new candidates in batched tasks, with one ``map``."""
         chunks = self.batcher.chunks(splits, len(self._pending))
-        if not chunks:
-            return
-        if self._held or self._holds(chunks):
-            room = 0 if self._held else max(0, self.backend.n_slots - len(self._tasks))
-            self._held.extend(chunks[room:])
-            chunks = chunks[:room]
-        self._map_chunks(chunks, budget)
-
-    def _holds(self, chunks: list[list[_Split]]) -> bool:
-        """Whether these tasks wait for free slots on the client (see :meth:`_submit_splits`)."""
-        cost = self.batcher.split_seconds
-        return (self.hold_beyond_slots and cost is not None
-                and cost * min(len(chunk) for chunk in chunks) >= HOLD_SECONDS)
-
-    def _send_held(self) -> None:
-        """Send the tasks held on the client that the backend has free slots for; drop those
-        whose candidates all finished meanwhile (pruned), as a cancellation would."""
-        room = self.backend.n_slots - len(self._tasks)
-        chunks = []
-        while self._held and len(chunks) < room:
-            chunk = self._held.popleft()
-            if any(split.key in self._pending for split in chunk):
-                chunks.append(chunk)
-                continue
-            for split in chunk:
-                self._prefixes.unuse(split.chain)
-            self.n_cancelled += len(chunk)
-        if chunks:
-            self._map_chunks(chunks, None if self._deadline is None
-                             else max(0.0, self._deadline - time.monotonic()))
-
-    def _map_chunks(self, chunks: list[list[_Split]], budget) -> None:
-        """Send these tasks, one per chunk of splits, with one ``map``."""
         if not chunks:
             return
         any_prefix = any(split.chain for chunk in chunks for split in chunk)
@@ -657,8 +604,6 @@ class Evaluator:
             :attr:`out_of_time` stays False).
         """
         if not self._tasks:
-            self._send_held()
-        if not self._tasks:
             return []
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
@@ -685,7 +630,6 @@ class Evaluator:
         try:
             for future, outcome in zip(done, self._outcomes(done)):
                 finished.extend(self._collect(future, outcome, released))
-            self._send_held()
         finally:
             released.extend(self._prefixes.release_idle(self.keep_idle_prefixes))
             if released:
@@ -929,7 +873,6 @@ class Evaluator:
             self.backend.cancel(futures)
             self.backend.release(futures)
         self._tasks.clear()
-        self._held.clear()
         self._retries.clear()
         self._retry_in_flight = False
         self._pending.clear()

@@ -776,8 +776,7 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
                     backend, self.estimator, X, y, fit_params, folds, scorers,
                     repeat_seeds=repeat_seeds, settings=settings, score_params=score_params,
                     candidate_key=candidate_key,
-                    keep_idle_prefixes=4 * backend.n_workers * n_folds, rung_rows=rung,
-                    hold_beyond_slots=strategy.batch)
+                    keep_idle_prefixes=4 * backend.n_workers * n_folds, rung_rows=rung)
                 engine = SearchEngine(
                     strategy, evaluator, metric=metric, n_generations=self.generations,
                     n_slots=lambda: backend.n_slots, deadline=deadline, callbacks=callbacks,
