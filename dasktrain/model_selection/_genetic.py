@@ -88,15 +88,6 @@ def _fitness(score) -> float:
     return -math.inf if math.isnan(score) else score
 
 
-def _better(a: float, b: float) -> bool:
-    """Whether score `a` beats score `b` (NaN loses to any number, even -inf)."""
-    if math.isnan(b):
-        return not math.isnan(a)
-    if math.isnan(a):
-        return False
-    return a > b
-
-
 def as_branches(space) -> SearchSpace:
     """`space` as a :class:`~dasktrain.space.SearchSpace` (a dict is one branch)."""
     return space if isinstance(space, SearchSpace) else SearchSpace([space])
@@ -235,11 +226,15 @@ def _crossover_in(a: dict, b: dict, index_a: int | None, index_b: int | None,
 
 
 def _tournament_winner(entrants, scores) -> int:
+    """The entrant (an index into `scores`) with the best score: a NaN loses to any
+    number, even -inf; among equal scores the first drawn wins."""
     entrants = entrants.tolist() if isinstance(entrants, np.ndarray) else list(entrants)
     winner = entrants[0]
+    best = float(scores[winner])
     for index in entrants[1:]:
-        if _better(float(scores[index]), float(scores[winner])):
-            winner = index
+        score = float(scores[index])
+        if score > best or (best != best and score == score):  # x != x: x is NaN
+            winner, best = index, score
     return int(winner)
 
 
@@ -354,19 +349,8 @@ class _Breeder:
         # of tournsize; tests/test_genetic.py checks), and numpy's cost is per call
         size = self.tournsize
         entrants = self.rng.integers(len(self.fitness), size=k * size).tolist()
-        fitness = self.fitness
-        winners = []
-        for start in range(0, k * size, size):
-            # _tournament_winner over plain floats: a NaN loses to any number, the first
-            # drawn wins among equals
-            winner = entrants[start]
-            best = fitness[winner]
-            for index in entrants[start + 1:start + size]:
-                score = fitness[index]
-                if score > best or (best != best and score == score):
-                    winner, best = index, score
-            winners.append(winner)
-        return winners
+        return [_tournament_winner(entrants[start:start + size], self.fitness)
+                for start in range(0, k * size, size)]
 
     def __call__(self) -> dict:
         if not self.parents:

@@ -303,6 +303,8 @@ class Strategy(abc.ABC):
         history that only grows."""
         if self._encoder is None:
             self._encoder = Surrogate(self.space)
+        if not self._history:
+            return np.empty((0, 0))
         if self._n_encoded < len(self._history):
             rows = self._encoder.encode([params for params, _ in
                                          self._history[self._n_encoded:]])
@@ -321,7 +323,7 @@ class Strategy(abc.ABC):
         points = self._history[:size]
         surrogate = Surrogate(self.space)
         surrogate.fit([params for params, _ in points], [score for _, score in points],
-                      seed=seed, encoded=self._history_encoded() if points else None)
+                      seed=seed, encoded=self._history_encoded())
         self._model = surrogate if surrogate.fitted else None
         self._model_size, self._model_seed = size, seed
         if self._planned is not None and self._planned[0] <= size:
