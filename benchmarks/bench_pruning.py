@@ -191,8 +191,9 @@ def _best_at(points, seconds: float) -> float:
     return max(reached) if reached else float("nan")
 
 
-def _halving(name: str, work: dict, seed: int) -> dict:
-    """scikit-learn's HalvingRandomSearchCV on the same space, folds and budget, n_jobs=2."""
+def _halving(name: str, work: dict, seed: int, n_candidates: int | None = None) -> dict:
+    """scikit-learn's HalvingRandomSearchCV on the same space, folds and budget, n_jobs=2
+    (`n_candidates`: another budget)."""
     from scipy.stats import loguniform, randint
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
     from sklearn.model_selection import HalvingRandomSearchCV
@@ -202,7 +203,8 @@ def _halving(name: str, work: dict, seed: int) -> dict:
     space = {"pca__n_components": randint(low, high + 1), "svc__C": loguniform(*ranges["C"]),
              "svc__gamma": loguniform(*ranges["gamma"])}
     search = HalvingRandomSearchCV(
-        _svc_pipeline(), space, n_candidates=work["population_size"] * (work["generations"] + 1),
+        _svc_pipeline(), space,
+        n_candidates=n_candidates or work["population_size"] * (work["generations"] + 1),
         factor=3, resource="n_samples", min_resources="exhaust", cv=work["cv"], n_jobs=2,
         refit=False, random_state=seed, error_score=np.nan)
     with warnings.catch_warnings(), Timer() as timer:
@@ -213,7 +215,35 @@ def _halving(name: str, work: dict, seed: int) -> dict:
     return {"seconds": timer.seconds, "best": float(search.best_score_),
             "fits": int(np.sum(results["n_resources"] > 0) * work["cv"].get_n_splits()),
             "failed": int(np.sum(~np.isfinite(results["mean_test_score"]))),
-            "finalists": int(last.sum())}
+            "finalists": int(last.sum()), "n_candidates": int(search.n_candidates_[0])}
+
+
+#: HalvingRandomSearchCV given more time: its budget doubled at most this many times.
+HALVING_DOUBLINGS = 4
+
+
+def _halving_longer(name: str, work: dict, seed: int, first: dict, seconds: float) -> list:
+    """HalvingRandomSearchCV given up to `seconds` (dasktrain's own wall time): runs with
+    twice, four times, ... the candidates of `first` until one takes `seconds` or more
+    (at most :data:`HALVING_DOUBLINGS`); each run's time, budget and best."""
+    runs = [first]
+    budget = first["n_candidates"]
+    for _ in range(HALVING_DOUBLINGS):
+        if runs[-1]["seconds"] >= seconds:
+            break
+        budget *= 2
+        runs.append(_halving(name, work, seed, n_candidates=budget))
+        log(f"{name} seed {seed}: halving n_candidates={budget} {runs[-1]['seconds']:.1f} s "
+            f"best {runs[-1]['best']:.4f}")
+    return [{key: run[key] for key in ("seconds", "best", "n_candidates")} for run in runs]
+
+
+def _halving_within(pair: dict, seconds: float) -> float:
+    """The best HalvingRandomSearchCV reached in a run of at most `seconds` (its best budget
+    in hindsight), NaN when every run took longer."""
+    bests = [run["best"] for run in pair.get("halving_longer", [pair["halving"]])
+             if run["seconds"] <= seconds]
+    return max(bests) if bests else float("nan")
 
 
 def tpot_search(name: str, quick: bool, seed: int) -> dict:
@@ -311,8 +341,9 @@ def _peer_rows(name: str, pairs: list) -> list:
                      *[median([_best_at(p[key]["points"], run["seconds"]) for p, run in runs])
                        for key in RULES.values()],
                      median([_best_at(p["plain"]["points"], run["seconds"]) for p, run in runs]),
-                     *[median([_best_at(run["points"], p[key]["seconds"]) for p, run in runs])
-                       if method == "tpot" else float("nan") for key in RULES.values()]])
+                     *[median([_best_at(run["points"], p[key]["seconds"]) if method == "tpot"
+                               else _halving_within(p, p[key]["seconds"]) for p, run in runs])
+                       for key in RULES.values()]])
     return rows
 
 
@@ -346,6 +377,9 @@ def run(quick: bool = False, peers: bool = True,
                     pair["halving"] = _halving(name, work, seed)
                     log(f"{name} seed {seed}: halving {pair['halving']['seconds']:.1f} s best "
                         f"{pair['halving']['best']:.4f}")
+                    pair["halving_longer"] = _halving_longer(
+                        name, work, seed, pair["halving"],
+                        max(pair[key]["seconds"] for key in RULES.values()))
                     if with_tpot:
                         pair["tpot"] = _tpot(name, quick, seed)
                         if pair["tpot"]:
@@ -405,15 +439,27 @@ def run(quick: bool = False, peers: bool = True,
             "columns": peer_columns, "rows": peer_rows,
             "notes": "dasktrain's best at a time is the best at the last generation that "
                      "ended by then (NaN: none had); HalvingRandomSearchCV "
-                     "(min_resources='exhaust', factor=3, n_jobs=2) has no timeline, TPOT "
-                     f"(threshold_evaluation_pruning={TPOT_PRUNING}, n_jobs=2) has one. Same "
-                     "StratifiedKFold folds and ranges; TPOT's own variation operators."})
+                     "(min_resources='exhaust', factor=3, n_jobs=2) has no timeline: its "
+                     "best at dasktrain's time is the best of its runs that took no longer, "
+                     "with the search's budget of candidates and with 2, 4, ... times as "
+                     f"many (at most {2 ** HALVING_DOUBLINGS} times, until a run takes as "
+                     "long as the slower rule), the best budget in hindsight; more "
+                     "candidates start its first round on fewer rows. TPOT "
+                     f"(threshold_evaluation_pruning={TPOT_PRUNING}, n_jobs=2) has a "
+                     "timeline. Same StratifiedKFold folds and ranges; TPOT's own variation "
+                     "operators."})
         print(markdown_table(peer_columns, peer_rows))
         for row in peer_rows:
             for offset, rule in enumerate(RULES):
                 targets.append(target(f"{row[0]}: dasktrain {rule} best - {row[1]} best, "
                                       "at the peer's time", row[5 + offset] - row[4], 0.0,
                                       "min"))
+            for offset, rule in enumerate(RULES):
+                key = RULES[rule]
+                ours = median([p[key]["best"] for p in measured[row[0]]])
+                targets.append(target(f"{row[0]}: dasktrain {rule} best - {row[1]} best, "
+                                      f"at dasktrain {rule}'s time", ours - row[8 + offset],
+                                      0.0, "min"))
     result = {"title": "Pruning: time to the same best model", "measured": measured,
               "tables": tables, "targets": targets}
     if notes:
