@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -451,9 +452,11 @@ def run(quick: bool = False, peers: bool = True,
         print(markdown_table(peer_columns, peer_rows))
         for row in peer_rows:
             for offset, rule in enumerate(RULES):
+                # no generation ended by the peer's time: dasktrain had no model, a miss
+                ours_then = row[5 + offset] if row[5 + offset] == row[5 + offset] else -math.inf
                 targets.append(target(f"{row[0]}: dasktrain {rule} best - {row[1]} best, "
-                                      "at the peer's time", row[5 + offset] - row[4], 0.0,
-                                      "min"))
+                                      "at the peer's time (-inf: no generation had ended)",
+                                      ours_then - row[4], 0.0, "min"))
             for offset, rule in enumerate(RULES):
                 key = RULES[rule]
                 ours = median([p[key]["best"] for p in measured[row[0]]])
