@@ -461,7 +461,8 @@ def run(quick: bool = False, peers: bool = True,
                 key = RULES[rule]
                 ours = median([p[key]["best"] for p in measured[row[0]]])
                 targets.append(target(f"{row[0]}: dasktrain {rule} best - {row[1]} best, "
-                                      f"at dasktrain {rule}'s time", ours - row[8 + offset],
+                                      f"at the time of dasktrain's {rule} search",
+                                      ours - row[8 + offset],
                                       0.0, "min"))
     result = {"title": "Pruning: time to the same best model", "measured": measured,
               "tables": tables, "targets": targets}
