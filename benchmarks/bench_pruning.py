@@ -34,8 +34,11 @@ without shuffling, as dasktrain's ``cv=k``), two parallel workers, same seeds:
 
 Each peer's best CV score is compared with dasktrain's best at the same wall
 time (the best at the last generation that ended by then; NaN before the
-first); for TPOT, whose evaluations carry completion times, also TPOT's best
-at the pruned dasktrain search's whole time.
+first, which counts as a miss), and dasktrain's final best with the peer's best
+at dasktrain's whole time: TPOT's evaluations carry completion times;
+HalvingRandomSearchCV, which has none, is run again with 2, 4, ... times the
+candidates (at most ``2 ** HALVING_DOUBLINGS``) until a run takes as long as
+dasktrain's search, and its best run within that time counts.
 
 Each rule has its own rows: "folds" (``pruned`` in the raw results) and
 "rows" (``rows``), each against the same unpruned run (``plain``).
@@ -453,7 +456,7 @@ def run(quick: bool = False, peers: bool = True,
         for row in peer_rows:
             for offset, rule in enumerate(RULES):
                 # no generation ended by the peer's time: dasktrain had no model, a miss
-                ours_then = row[5 + offset] if row[5 + offset] == row[5 + offset] else -math.inf
+                ours_then = -math.inf if math.isnan(row[5 + offset]) else row[5 + offset]
                 targets.append(target(f"{row[0]}: dasktrain {rule} best - {row[1]} best, "
                                       "at the peer's time (-inf: no generation had ended)",
                                       ours_then - row[4], 0.0, "min"))
