@@ -551,6 +551,9 @@ class _NSGA2Mixin:
         finite = np.isfinite(self._values_of_history()).all(axis=1)
         return int(finite.sum()) >= MIN_SURROGATE_POINTS
 
+    def _new_surrogate(self):
+        return self.space.surrogate()  # a mask's surrogate encodes its bits
+
     def _values_of_history(self) -> np.ndarray:
         return np.array(self._objective_history, dtype=float).reshape(
             len(self._objective_history), len(self.maximise))
@@ -560,15 +563,15 @@ class _NSGA2Mixin:
         params = [candidate for candidate, _ in self._history[:size]]
         oriented = self._values_of_history()[:size] * np.where(self.maximise, 1.0, -1.0)
         models: list | None = []
-        encoded = None  # the objectives' surrogates encode the same candidates alike: once
+        # every objective's surrogate encodes the candidates alike: the history's encoding,
+        # each candidate encoded once as the history grows
+        encoded = self._history_encoded()
         for column in range(len(self.maximise)):
             if self.known[column] is not None:
                 models.append(None)
                 continue
-            model = self.space.surrogate()
-            if encoded is None:
-                encoded = model.encode(params)
-            model = model.fit(params, oriented[:, column], seed=seed + column, encoded=encoded)
+            model = self._new_surrogate().fit(params, oriented[:, column], seed=seed + column,
+                                              encoded=encoded)
             if not model.fitted:
                 models = None
                 break

@@ -302,7 +302,7 @@ class Strategy(abc.ABC):
         candidate is encoded once, when first needed, as the surrogate is refitted on a
         history that only grows."""
         if self._encoder is None:
-            self._encoder = Surrogate(self.space)
+            self._encoder = self._new_surrogate()
         if not self._history:
             return np.empty((0, 0))
         if self._n_encoded < len(self._history):
@@ -318,10 +318,14 @@ class Strategy(abc.ABC):
             self._n_encoded = needed
         return self._encoded[:self._n_encoded]
 
+    def _new_surrogate(self) -> Surrogate:
+        """An unfitted surrogate of one objective over the space's candidates."""
+        return Surrogate(self.space)
+
     def _fit_surrogate(self, size: int, seed: int) -> None:
         """Fit the surrogate on the first `size` outcomes recorded."""
         points = self._history[:size]
-        surrogate = Surrogate(self.space)
+        surrogate = self._new_surrogate()
         surrogate.fit([params for params, _ in points], [score for _, score in points],
                       seed=seed, encoded=self._history_encoded())
         self._model = surrogate if surrogate.fitted else None
