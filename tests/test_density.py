@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import integrate, stats
 
 from dasktrain.model_selection import _density
-from dasktrain.model_selection._density import ParzenProposal, density_new
+from dasktrain.model_selection._density import BestSoFar, ParzenProposal, density_new, density_ratio
 from dasktrain.model_selection._genetic import candidate_key
 from dasktrain.model_selection._records import Outcome
 from dasktrain.model_selection._strategies import STRATEGIES
@@ -195,3 +195,110 @@ def test_best_so_far_keeps_what_a_stable_sort_of_every_score_puts_first(n):
     plain = density_new(space, history, 10, np.random.default_rng(0), set(), set())
     kept = density_new(space, history, 10, np.random.default_rng(0), set(), set(), best=best)
     assert kept == plain
+
+
+# ------------------------------------------------------------------ the density ratio
+
+
+def _truncated_mixture(proposal, branch, name, dim, u):
+    """The density of a numeric parameter at unit position `u`, from scipy's truncnorm."""
+    _, mus, sigmas, cdf = proposal._kernel(branch, name, dim)
+    weights = np.diff(np.concatenate([[0.0], cdf]))
+    parts = [stats.truncnorm(-mu / sigma, (1 - mu) / sigma, loc=mu, scale=sigma).pdf(u)
+             for mu, sigma in zip(mus, sigmas)]
+    return float(np.dot(weights[:-1], parts) + weights[-1])
+
+
+def test_log_density_is_scipys_truncated_mixture_and_the_smoothed_counts():
+    """Brute force over the tree branch of the conditional space: each numeric parameter a
+    mixture of scipy truncated normals and the uniform prior, each categorical its
+    smoothed counts, the branch its weight."""
+    history = history_of(CONDITIONAL, 60)
+    proposal = ParzenProposal(CONDITIONAL, [c for c, _ in history], [s for _, s in history])
+    candidates = [c for c, _ in history_of(CONDITIONAL, 80, seed=5)
+                  if CONDITIONAL.branch_of(c) == 0][:10]
+    got = proposal.log_density(candidates, [0] * len(candidates))
+    branch = CONDITIONAL.branches[0]
+    branch_p = np.diff(np.concatenate([[0.0], proposal._branch_p]))[0]
+    for candidate, value in zip(candidates, got):
+        expected = np.log(branch_p)
+        for name in ("depth", "frac"):
+            expected += np.log(_truncated_mixture(proposal, 0, name, branch[name],
+                                                  branch[name].to_unit(candidate[name])))
+        criterion = branch["criterion"]
+        counts = np.diff(np.concatenate([[0.0], proposal._kernel(0, "criterion",
+                                                                 criterion)[1]]))
+        expected += np.log(counts[criterion.index(candidate["criterion"])])
+        assert value == pytest.approx(expected, rel=1e-9)
+
+
+def test_log_density_of_a_numeric_parameter_integrates_to_one():
+    space = SearchSpace([{"x": Continuous(0.0, 1.0)}])
+    seen = [{"x": x} for x in np.random.default_rng(0).random(30)]
+    proposal = ParzenProposal(space, seen, [-abs(c["x"] - 0.8) for c in seen])
+    grid = np.linspace(0.0, 1.0, 20001)
+    density = np.exp(proposal.log_density([{"x": x} for x in grid], [0] * len(grid)))
+    assert integrate.trapezoid(density, grid) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_density_ratio_prefers_where_the_best_are_to_where_the_others_are():
+    space = SearchSpace([{"k": Integer(1, 30)}, {"c": Categorical(["a", "b", "c"])}])
+    history = [({"k": k}, -abs(k - 20)) for k in range(1, 31)]
+    history += [({"c": c}, -40.0) for c in "abc"]
+    best = BestSoFar(score for _, score in history)
+    ratio = density_ratio(space, history, [{"k": 20}, {"k": 10}, {"k": 2}, {"c": "a"}], best)
+    assert ratio[0] > ratio[1] > ratio[2]
+    assert ratio[0] > ratio[3]  # the second branch has no good candidate
+    # only good candidates (two of two): nothing to hold them against
+    assert density_ratio(space, history[:2], [{"k": 20}], BestSoFar([0.0, 1.0])) is None
+
+
+def test_density_ratio_costs_the_same_however_long_the_history():
+    """The other candidates' densities are of the most recent MAX_GOOD of them only."""
+    space = SearchSpace([{"x": Continuous(0.0, 1.0)}])
+    rng = np.random.default_rng(0)
+    history = [({"x": x}, -abs(x - 0.5)) for x in rng.random(500)]
+    best = BestSoFar(score for _, score in history)
+    pool = [{"x": x} for x in np.linspace(0.0, 1.0, 11)]
+    # what counts is the best and the latest others: a different start changes nothing
+    earlier = [({"x": x}, -abs(x - 0.5) - 1.0) for x in rng.random(200)]
+    longer = earlier + history
+    longer_best = BestSoFar(score for _, score in longer)
+    np.testing.assert_allclose(density_ratio(space, history, pool, best),
+                               density_ratio(space, longer, pool, longer_best))
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_screening_ranks_the_pool_filtered_by_the_strategys_density_ratio(name, monkeypatch):
+    """steady_state keeps only the half of each screening pool likeliest by the density
+    ratio for the surrogate to rank; generational ranks the whole pool."""
+    strategy = STRATEGIES[name](CONDITIONAL, np.random.default_rng(0), **OPTIONS, screening=8)
+    pools = []
+    build = type(strategy)._screening_pool
+
+    def recorded(self, n):
+        pool = build(self, n)
+        ratio = density_ratio(self.space, self._history, pool, self._best)
+        pools.append((pool, ratio, n))
+        return pool
+
+    monkeypatch.setattr(type(strategy), "_screening_pool", recorded)
+    kept_share = {"steady_state": 0.5, "generational": 1.0}[name]
+    assert strategy.density_filter == kept_share
+    outside = 0
+    for _ in range(6):
+        batch = strategy.ask(8 if name == "generational" else 2)
+        if pools and pools[-1][1] is not None:
+            pool, ratio, n = pools[-1]
+            keys = [candidate_key(c) for c in pool]
+            order = sorted(range(len(pool)), key=lambda i: (-ratio[i], i))
+            top = {keys[i] for i in order[:max(n, int(len(pool) * 0.5))]}
+            outside += sum(candidate_key(c) not in top for c in batch)
+            if kept_share < 1:
+                assert all(candidate_key(c) in top for c in batch)
+        for candidate in batch:
+            strategy.tell(Outcome(candidate_key(candidate), candidate,
+                                  conditional_score(candidate), "ok"))
+    assert pools and any(ratio is not None for _, ratio, _ in pools)
+    if kept_share == 1:
+        assert outside > 0  # generational's surrogate did pick from the lower half

@@ -25,12 +25,13 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.special import ndtr
 
 from ..space import Categorical, Dimension, SearchSpace
 from ._genetic import candidate_key
 
 __all__ = ["DENSITY_SHARE", "GAMMA", "MAX_GOOD", "PRIOR_WEIGHT", "BestSoFar",
-           "ParzenProposal", "density_new"]
+           "ParzenProposal", "density_new", "density_ratio", "good_densities"]
 
 #: Candidates drawn from the densities per child bred, in a screening pool.
 DENSITY_SHARE = 2.0
@@ -49,6 +50,7 @@ MAX_GOOD = 32
 PRIOR_WEIGHT = 1.0
 #: Draws of a truncated gaussian before its value is clipped to the unit interval.
 _TRUNCATION_TRIES = 20
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 class ParzenProposal:
@@ -88,7 +90,7 @@ class ParzenProposal:
                  best: list[int] | None = None):
         self.space = space
         self.prior_weight = float(prior_weight)
-        wanted = max(MIN_GOOD, min(MAX_GOOD, int(math.ceil(gamma * len(candidates)))))
+        wanted = _n_good(len(candidates), gamma)
         if best is None:
             best = BestSoFar(scores).ordered()
         order = best[:wanted]
@@ -104,6 +106,7 @@ class ParzenProposal:
         for branch, _ in self.good:
             weights[branch] += 1.0
         self._branch_p = _cdf(weights) if weights.sum() > 0 else None
+        self._branch_weights = weights / weights.sum() if weights.sum() > 0 else None
         self._kernels: dict[tuple[int, str], tuple] = {}
 
     def _kernel(self, branch: int, name: str, dim: Dimension) -> tuple:
@@ -145,6 +148,48 @@ class ParzenProposal:
             candidate[name] = self._draw(branch, name, dim, rng)
         return candidate
 
+    def log_density(self, candidates: list[dict], branches: list[int]) -> np.ndarray:
+        """The log of the densities at each of `candidates` (of the branches given).
+
+        The product of the branch's probability and of each parameter's: a
+        categorical's smoothed count, a numeric's mixture on its unit scale of
+        the good values' gaussians, truncated to [0, 1], and the uniform prior.
+        Constant parameters count 1. Computed one parameter at a time over all
+        the candidates of a branch.
+
+        Examples
+        --------
+        >>> from dasktrain.space import Continuous, SearchSpace
+        >>> space = SearchSpace([{"x": Continuous(0.0, 1.0)}])
+        >>> seen = [{"x": x} for x in np.linspace(0, 1, 21)]
+        >>> proposal = ParzenProposal(space, seen, [-abs(c["x"] - 0.8) for c in seen])
+        >>> near, far = proposal.log_density([{"x": 0.8}, {"x": 0.1}], [0, 0])
+        >>> bool(near > far)
+        True
+        """
+        return _log_densities((self,), self.space, candidates, branches)[0]
+
+    def _log_at(self, branch: int, name: str, dim: Dimension, positions: np.ndarray):
+        """The log density of a parameter at `positions` (:func:`_positions`)."""
+        kernel = self._kernel(branch, name, dim)
+        cdf = np.asarray(kernel[1] if kernel[0] == "cat" else kernel[3])
+        weights = np.diff(cdf, prepend=0.0)
+        if kernel[0] == "cat":
+            with np.errstate(divide="ignore"):  # a choice of weight 0 (no prior): -inf
+                return np.log(weights[positions])
+        _, mus, sigmas, _ = kernel
+        if not len(mus):
+            return np.zeros(len(positions))  # the prior alone: uniform on [0, 1]
+        z = (positions[:, None] - mus[None, :]) / sigmas[None, :]
+        # each gaussian's mass on [0, 1], which its truncated density is divided by
+        mass = ndtr((1.0 - mus) / sigmas) - ndtr(-mus / sigmas)
+        log_parts = np.empty((len(positions), len(mus) + 1))
+        log_parts[:, :-1] = (-0.5 * z ** 2 + (np.log(weights[:-1]) - _LOG_SQRT_2PI
+                                              - np.log(sigmas) - np.log(mass)))
+        log_parts[:, -1] = math.log(weights[-1]) if weights[-1] > 0 else -math.inf
+        peak = log_parts.max(axis=1)
+        return peak + np.log(np.exp(log_parts - peak[:, None]).sum(axis=1))
+
     def _draw(self, branch: int, name: str, dim: Dimension, rng: np.random.Generator):
         if dim.constant:
             return dim.sample(rng)
@@ -165,6 +210,40 @@ class ParzenProposal:
             return dim.from_unit(u)
         except TypeError:  # a distribution without quantiles: drawn at random
             return dim.sample(rng)
+
+
+def _positions(dim: Dimension, values: list) -> np.ndarray:
+    """Where `values` of `dim` are for the densities: a categorical's choice indices, a
+    numeric's unit positions (:meth:`~dasktrain.space.Dimension.to_unit`)."""
+    if isinstance(dim, Categorical):
+        return np.array([dim.index(value) for value in values], dtype=int)
+    return np.array([dim.to_unit(value) for value in values], dtype=float)
+
+
+def _log_densities(proposals, space: SearchSpace, candidates: list[dict],
+                   branches: list[int]) -> list[np.ndarray]:
+    """:meth:`ParzenProposal.log_density` of each of `proposals` (of the same space) at
+    `candidates`, each parameter's positions found once for all of them."""
+    out = [np.zeros(len(candidates)) for _ in proposals]
+    branches = np.asarray(branches, dtype=int)
+    for branch in np.unique(branches):
+        rows = np.flatnonzero(branches == branch)
+        for proposal, total in zip(proposals, out):
+            if len(space.branches) > 1 and proposal._branch_weights is not None:
+                total[rows] += math.log(proposal._branch_weights[branch])
+        for name, dim in space.branches[branch].items():
+            if dim.constant:
+                continue
+            positions = _positions(dim, [candidates[row][name] for row in rows])
+            for proposal, total in zip(proposals, out):
+                total[rows] += proposal._log_at(branch, name, dim, positions)
+    return out
+
+
+def _n_good(n_candidates: int, gamma: float) -> int:
+    """How many of `n_candidates` count as good: `gamma` of them, at least
+    :data:`MIN_GOOD`, at most :data:`MAX_GOOD`."""
+    return max(MIN_GOOD, min(MAX_GOOD, math.ceil(gamma * n_candidates)))
 
 
 def _cdf(weights: np.ndarray) -> list[float]:
@@ -231,14 +310,16 @@ class _Candidates(Sequence):
 
 def density_new(space: SearchSpace, history: list[tuple[dict, float]], n: int,
                 rng: np.random.Generator, seen: set, avoid: set,
-                best: BestSoFar | None = None) -> list[dict]:
+                best: BestSoFar | None = None,
+                proposal: ParzenProposal | None = None) -> list[dict]:
     """Up to `n` candidates from the densities of the best of `history`, each new.
 
     `history` holds (candidate, score) pairs in a deterministic order (`best`,
     when given, has been told every one of them, and spares a pass over a long
     history). A candidate whose key is in `seen` (asked for) or `avoid`
     (proposed already) is drawn again, ``20 * n`` draws at the most; the keys
-    of those returned are added to `avoid`.
+    of those returned are added to `avoid`. `proposal`, when given, is
+    :func:`good_densities` of `history` (built once for several uses).
 
     Examples
     --------
@@ -251,11 +332,8 @@ def density_new(space: SearchSpace, history: list[tuple[dict, float]], n: int,
     """
     if n <= 0 or not history:
         return []
-    if best is None:
-        proposal = ParzenProposal(space, _Candidates(history),
-                                  [score for _, score in history])
-    else:
-        proposal = ParzenProposal(space, _Candidates(history), None, best=best.ordered())
+    if proposal is None:
+        proposal = good_densities(space, history, best)
     if not proposal.good:
         return []
     out: list[dict] = []
@@ -268,3 +346,54 @@ def density_new(space: SearchSpace, history: list[tuple[dict, float]], n: int,
             avoid.add(key)
             out.append(candidate)
     return out
+
+
+def good_densities(space: SearchSpace, history: list[tuple[dict, float]],
+                   best: BestSoFar | None = None) -> ParzenProposal:
+    """:class:`ParzenProposal` of the best of `history` (`best`, when given, has been
+    told all of it and spares a pass over it)."""
+    if best is None:
+        return ParzenProposal(space, _Candidates(history), [score for _, score in history])
+    return ParzenProposal(space, _Candidates(history), None, best=best.ordered())
+
+
+def density_ratio(space: SearchSpace, history: list[tuple[dict, float]],
+                  candidates: list[dict], best: BestSoFar,
+                  high: ParzenProposal | None = None) -> np.ndarray | None:
+    """How much likelier each of `candidates` is under the good candidates' densities
+    than under the others': log l(x) - log g(x), the ratio TPE ranks by.
+
+    l is :class:`ParzenProposal` of the best of `history` (`best`, which has
+    been told all of it); g the same densities of the :data:`MAX_GOOD` most
+    recent other candidates with a finite score, so that its cost does not
+    grow with the history. None when there are no such others. `high`, when
+    given, is l (:func:`good_densities` of `history`).
+
+    Examples
+    --------
+    >>> from dasktrain.space import Integer, SearchSpace
+    >>> space = SearchSpace([{"k": Integer(1, 30)}])
+    >>> history = [({"k": k}, -abs(k - 20)) for k in range(1, 31, 3)]
+    >>> best = BestSoFar(score for _, score in history)
+    >>> ratio = density_ratio(space, history, [{"k": 20}, {"k": 2}], best)
+    >>> bool(ratio[0] > ratio[1])
+    True
+    """
+    ordered = best.ordered()
+    good = set(ordered[:_n_good(len(history), GAMMA)])
+    others: list[int] = []
+    for index in range(len(history) - 1, -1, -1):
+        if len(others) == MAX_GOOD:
+            break
+        if index not in good and math.isfinite(history[index][1]):
+            others.append(index)
+    if not others:
+        return None
+    pool = _Candidates(history)
+    branches = ([0] * len(candidates) if len(space.branches) == 1
+                else [space.branch_of(candidate) for candidate in candidates])
+    if high is None:
+        high = ParzenProposal(space, pool, None, best=ordered)
+    low = ParzenProposal(space, pool, None, best=others, gamma=1.0)
+    high_density, low_density = _log_densities((high, low), space, candidates, branches)
+    return high_density - low_density

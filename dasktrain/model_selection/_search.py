@@ -298,8 +298,11 @@ class GeneticSearchCV(ParallelEstimatorMixin, MetaEstimatorMixin, BaseEstimator)
         as many drawn near the best candidates evaluated, as TPE proposes), a tree
         ensemble fitted on the candidates evaluated so far predicts their
         scores, and those with the highest expected improvement are
-        evaluated; the batches stay as parallel as without it. 8 was chosen by
-        the equal-budget benchmark (docs/benchmarks.md). Children it cannot
+        evaluated; the batches stay as parallel as without it. With
+        "steady_state", the ensemble ranks only the half of these candidates
+        likeliest under the best candidates' densities against the others'
+        (TPE's ratio). 8 and this half were chosen by the equal-budget
+        benchmark (docs/benchmarks.md). Children it cannot
         tell apart (a plateau of equal scores) are taken farthest first from
         the candidates evaluated. It costs client time: breeding and ranking
         about a millisecond per candidate evaluated, and the surrogate's fit
