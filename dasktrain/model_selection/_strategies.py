@@ -536,7 +536,8 @@ class SteadyState(Strategy):
 
     #: The surrogate ranks the half of each pool likeliest by TPE's density ratio: at
     #: budget 48, paired by task and seed with ranking the whole pool, better on 46 of 125
-    #: runs and worse on 28 (docs/benchmarks.md). Generational was worse with it (19 / 26).
+    #: runs and worse on 28, even at 96 (20 / 20), and the best mean rank of all methods at
+    #: both budgets (docs/benchmarks.md). Generational was worse with it (19 / 26).
     density_filter = 0.5
 
     def __init__(self, space, rng, **options):
