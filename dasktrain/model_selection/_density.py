@@ -159,13 +159,12 @@ class ParzenProposal:
 
         Examples
         --------
-        >>> from dasktrain.space import Continuous, SearchSpace
-        >>> space = SearchSpace([{"x": Continuous(0.0, 1.0)}])
-        >>> seen = [{"x": x} for x in np.linspace(0, 1, 21)]
-        >>> proposal = ParzenProposal(space, seen, [-abs(c["x"] - 0.8) for c in seen])
-        >>> near, far = proposal.log_density([{"x": 0.8}, {"x": 0.1}], [0, 0])
-        >>> bool(near > far)
-        True
+        >>> from dasktrain.space import Categorical, SearchSpace
+        >>> space = SearchSpace([{"c": Categorical(["a", "b"])}])
+        >>> seen = [{"c": "a"}, {"c": "a"}, {"c": "b"}, {"c": "b"}]
+        >>> proposal = ParzenProposal(space, seen, [1.0, 0.9, 0.2, 0.1])  # good: both "a"
+        >>> np.exp(proposal.log_density([{"c": "a"}, {"c": "b"}], [0, 0])).round(3)
+        array([0.833, 0.167])
         """
         return _log_densities((self,), self.space, candidates, branches)[0]
 
