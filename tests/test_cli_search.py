@@ -375,14 +375,21 @@ def test_the_command_exits_at_once_without_a_traceback(files, tmp_path, closed_p
     assert seconds < CONNECT_TIMEOUT + 5  # the imports take a few seconds on a busy machine
 
 
+def _default_sigint():
+    """In the child, before it runs: SIGINT at its default action, whatever the parent's."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_is_one_line_and_exit_130_with_no_worker_traceback(files, tmp_path):
     """Ctrl-C as a terminal sends it: SIGINT to every process of the command's group."""
     args = ["repeat", files["csv"], "--target", "species", "--estimator",
             "sklearn.ensemble.RandomForestClassifier", "--param", "n_estimators=300",
             "--n-repeats", "40", "--output", tmp_path / "out"]  # a fit takes a second or more
+    # a terminal's command starts with SIGINT at its default; a test runner started in the
+    # background (nohup, `&` without job control) ignores it, and its children would too
     process = subprocess.Popen([sys.executable, "-m", "dasktrain", *map(str, args)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_default_sigint)
     err = bytearray()  # stderr is read by this thread alone: nothing else may read the pipe
 
     def read_stderr():

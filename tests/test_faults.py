@@ -952,8 +952,11 @@ def test_interrupting_a_local_search_stops_its_pool(tmp_path):
     fitting = tmp_path / "fitting"
     fitting.mkdir()
     tests_dir = os.path.dirname(os.path.abspath(__file__))
+    # SIGINT at its default in the child (as in a terminal), even when this test runner was
+    # started in the background, where SIGINT is ignored and its children inherit that
     out = subprocess.run([sys.executable, str(script), str(fitting), tests_dir],
-                         capture_output=True, text=True, timeout=100, check=False)
+                         capture_output=True, text=True, timeout=100, check=False,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert out.returncode == 0, out.stderr[-3000:]
     lines = dict(line.split() for line in out.stdout.splitlines())
     assert "interrupted" in lines  # KeyboardInterrupt reached the caller
